@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   creates .venv, installs alignpipe, runs the embedded default pipeline
+#   make test   creates .venv if needed, runs the test suite (offline, CPU)
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+# torch==2.13.0 first: pip takes the CPU wheel that lies on disk instead of a multi-GB CUDA build.
+TORCH   ?= torch==2.13.0
+
+.PHONY: venv demo test bench lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: venv
+	HF_HUB_OFFLINE=1 $(BIN)/alignpipe run recipes/minigpt/pipeline.yaml --output runs/demo
+
+test: venv
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+bench: venv
+	HF_HUB_OFFLINE=1 $(BIN)/python -m benchmarks.run_all
+
+lint: venv
+	$(BIN)/ruff check pipeline eval tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

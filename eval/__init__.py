@@ -1,0 +1,1 @@
+"""alignpipe's evaluation module: held-out benchmarks, preference judging, verbosity checks, reports."""

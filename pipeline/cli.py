@@ -1,0 +1,59 @@
+"""`alignpipe` console script: one subcommand per stage or tool.
+
+Each subcommand lives in its own module and is imported only when called, so
+`alignpipe plan` does not pay for importing torch and TRL. A subcommand module
+exposes `main(argv: list[str] | None) -> int | None`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: (module, one-line help)
+    "tokenizer": ("pipeline.tokenizer", "train a byte-level BPE or char tokenizer on a corpus"),
+    "pretrain": ("pipeline.pretrain", "pretrain MiniGPT (or continue any causal LM) on packed text"),
+    "sft": ("pipeline.sft", "supervised fine-tuning with TRL's SFTTrainer"),
+    "reward": ("pipeline.reward", "reward modelling with TRL's RewardTrainer"),
+    "dpo": ("pipeline.dpo", "direct preference optimisation with TRL's DPOTrainer"),
+    "ppo": ("pipeline.ppo", "RLHF with TRL's PPOTrainer on a learned reward model"),
+    "eval": ("eval.cli", "held-out benchmarks, win rates and verbosity checks"),
+    "report": ("eval.report", "one report across all stages of a run directory"),
+    "run": ("pipeline.orchestrate", "run a whole pipeline recipe (all stages, skip/resume)"),
+    "publish": ("pipeline.publish", "publish a stage's model to the Hugging Face Hub"),
+    "plan": ("pipeline.plan", "Chinchilla scaling-law planner: optimal params/tokens and loss"),
+    "export": ("pipeline.models.export", "export a MiniGPT checkpoint to a plain GPT-2 checkpoint"),
+    "merge": ("pipeline.merge", "merge a LoRA adapter into its base model"),
+    "data": ("pipeline.data_cli", "check or convert a data file (sft, preference, prompt)"),
+    "make-data": ("pipeline.defaults.build", "write the embedded default data sets to a folder"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: alignpipe COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run `alignpipe COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"alignpipe: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    # Stage scripts parse sys.argv (TrlParser does), so present them a normal argv.
+    sys.argv = [f"alignpipe {name}", *rest]
+    from pipeline.errors import run_cli
+
+    return run_cli(module.main, rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Recipe parsing shared by every stage: one YAML file per recipe, command-line flags override it.
+
+Each stage parses `(DataArguments | a subclass, <TRL config class>, trl.ModelConfig)` with
+`parse_stage_args`, a thin layer over TRL's `TrlParser` that also:
+- makes fp32 on CPU the default when no CUDA device is present (TRL's configs
+  default to bf16, which fails on CPU), after the recipe's own values;
+- turns bad recipes and flags into an `AlignpipeError` that names the recipe.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from trl import ModelConfig, ScriptArguments, TrlParser
+
+from pipeline.errors import AlignpipeError
+
+
+@dataclass
+class DataArguments(ScriptArguments):
+    """Data and tokenizer settings common to all stages (TRL's ScriptArguments plus a mixture)."""
+
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "Hub id, local file/folder, or 'default' (the embedded data)."}
+    )
+    dataset_mixture: dict[str, Any] | None = field(
+        default=None,
+        metadata={"help": "Weighted mixture of sources with a held-out split; see pipeline/data.py."},
+    )
+    chat_template: str | None = field(
+        default=None, metadata={"help": "A template name ('minigpt', 'chatml'), a .jinja file, or inline Jinja."}
+    )
+    tokenizer_name_or_path: str | None = field(
+        default=None, metadata={"help": "Tokenizer to use; defaults to the model's own."}
+    )
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Cap on held-out rows used for eval."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Cap on training rows (smoke tests)."})
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+class StageParser(TrlParser):
+    """TrlParser that picks working precision on CPU and reports bad recipes clearly."""
+
+    def __init__(self, dataclass_types, **kwargs):
+        super().__init__(dataclass_types, **kwargs)
+        self._cpu_defaults()
+
+    def _cpu_defaults(self) -> None:
+        if not _has_cuda():
+            self.set_defaults(bf16=False, fp16=False, use_cpu=True)
+
+    def set_defaults_with_config(self, **kwargs) -> list[str]:
+        rest = super().set_defaults_with_config(**kwargs)
+        self._cpu_defaults()  # a recipe written for GPUs (bf16: true) still runs here
+        return rest
+
+
+def parse_stage_args(dataclass_types, argv: list[str] | None = None):
+    """Parse `--config RECIPE.yaml [--key value ...]` into one instance of each dataclass type."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = StageParser(dataclass_types)
+    recipe = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else "command line"
+    try:
+        return parser.parse_args_and_config(argv)
+    except FileNotFoundError as e:
+        raise AlignpipeError(f"recipe {e.filename} does not exist") from e
+    except (ValueError, TypeError) as e:
+        raise AlignpipeError(f"{recipe}: {e}") from e
+    except SystemExit as e:  # argparse: unknown flag or bad value; it printed the reason already
+        if e.code:
+            raise AlignpipeError(f"{recipe}: invalid arguments (see the message above)") from e
+        raise
+
+
+__all__ = ["DataArguments", "ModelConfig", "StageParser", "parse_stage_args"]

@@ -1,0 +1,40 @@
+"""The one exception type users see instead of a library traceback.
+
+Anything the user can fix (a bad data row, a missing file, an incompatible
+tokenizer) raises `AlignpipeError` with a message that says where and what was
+expected. `cli.main` and each stage's `__main__` print it and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+
+class AlignpipeError(Exception):
+    """A problem in the user's input or configuration, with a clear message."""
+
+
+class DataError(AlignpipeError):
+    """A bad data row: names the file, the row (1-based, as editors count lines) and the field."""
+
+    def __init__(self, source: str, row: int | None, field: str | None, expected: str):
+        self.source, self.row, self.field, self.expected = source, row, field, expected
+        where = str(source)
+        if row is not None:
+            where += f", row {row}"
+        if field is not None:
+            where += f", field '{field}'"
+        super().__init__(f"{where}: {expected}")
+
+
+def run_cli(main: Callable[..., int | None], argv: list[str] | None = None) -> int:
+    """Run a command's `main`, turning an AlignpipeError into a message and exit code 2."""
+    try:
+        return int(main(argv) or 0)
+    except AlignpipeError as e:
+        print(f"alignpipe: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("alignpipe: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,154 @@
+"""MiniGPT behaves like any Transformers causal LM: save/load, generate with cache, padding, checkpointing, export."""
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, GPT2LMHeadModel
+
+import pipeline  # noqa: F401  (registers MiniGPT)
+from pipeline.models.export import export
+from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, MiniGPTForSequenceClassification
+
+PAD, BOS, EOS = 0, 1, 2
+
+
+def tiny_config(**kw):
+    cfg = dict(vocab_size=97, d_model=32, n_layers=2, n_heads=4, max_seq=64,
+               pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS)
+    return MiniGPTConfig(**{**cfg, **kw})
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return MiniGPTForCausalLM(tiny_config()).eval()
+
+
+def test_config_aliases_and_tied_head(model):
+    c = model.config
+    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.max_position_embeddings) == (32, 2, 4, 64)
+    assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()
+    std = model.transformer.h[0].mlp.c_fc.weight.std().item()
+    assert 0.015 < std < 0.025  # N(0, 0.02) init
+
+
+def test_save_load_identical_logits(model, tmp_path):
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").is_file()
+    assert AutoConfig.from_pretrained(tmp_path).model_type == "minigpt"
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    assert isinstance(loaded, MiniGPTForCausalLM)
+    x = torch.randint(3, 97, (2, 20))
+    assert torch.equal(model(x).logits, loaded(x).logits)
+
+
+def test_loss_matches_manual_shifted_cross_entropy(model):
+    x = torch.randint(3, 97, (2, 12))
+    labels = x.clone()
+    labels[:, :4] = -100
+    out = model(x, labels=labels)
+    logits = out.logits[:, :-1].reshape(-1, 97)
+    manual = torch.nn.functional.cross_entropy(logits, labels[:, 1:].reshape(-1), ignore_index=-100)
+    assert torch.allclose(out.loss, manual, atol=1e-6)
+    # num_items_in_batch (Trainer's gradient accumulation) divides the summed loss instead
+    summed = model(x, labels=labels, num_items_in_batch=torch.tensor(100)).loss
+    assert torch.allclose(summed, manual * (labels[:, 1:] != -100).sum() / 100, atol=1e-5)
+
+
+def test_generate_with_cache_equals_without(model):
+    x = torch.randint(3, 97, (1, 7))
+    a = model.generate(x, max_new_tokens=30, do_sample=False, use_cache=True, pad_token_id=PAD, eos_token_id=None)
+    b = model.generate(x, max_new_tokens=30, do_sample=False, use_cache=False, pad_token_id=PAD, eos_token_id=None)
+    assert a.shape == (1, 37)
+    assert torch.equal(a, b)
+
+
+def test_left_and_right_padding_give_same_logits_on_real_tokens(model):
+    short, long = torch.randint(3, 97, (5,)), torch.randint(3, 97, (9,))
+    ref_short, ref_long = model(short[None]).logits[0], model(long[None]).logits[0]
+    for side in ("left", "right"):
+        pad = torch.full((4,), PAD)
+        row = torch.cat([pad, short]) if side == "left" else torch.cat([short, pad])
+        mask = (torch.arange(9) >= 4) if side == "left" else (torch.arange(9) < 5)
+        ids = torch.stack([row, long])
+        am = torch.stack([mask.long(), torch.ones(9, dtype=torch.long)])
+        logits = model(ids, attention_mask=am).logits
+        assert torch.allclose(logits[0][mask], ref_short, atol=1e-5), side
+        assert torch.allclose(logits[1], ref_long, atol=1e-5), side
+
+
+def test_left_padded_batch_generation_matches_single(model):
+    a, b = torch.randint(3, 97, (4,)), torch.randint(3, 97, (8,))
+    ids = torch.stack([torch.cat([torch.full((4,), PAD), a]), b])
+    am = torch.stack([torch.cat([torch.zeros(4), torch.ones(4)]), torch.ones(8)]).long()
+    kw = dict(max_new_tokens=10, do_sample=False, pad_token_id=PAD, eos_token_id=None)
+    batch = model.generate(ids, attention_mask=am, **kw)
+    assert torch.equal(batch[0, 8:], model.generate(a[None], **kw)[0, 4:])
+    assert torch.equal(batch[1, 8:], model.generate(b[None], **kw)[0, 8:])
+
+
+def test_gradient_checkpointing_same_gradients():
+    torch.manual_seed(0)
+    m = MiniGPTForCausalLM(tiny_config()).train()
+    x = torch.randint(3, 97, (2, 16))
+
+    def grads():
+        m.zero_grad()
+        m(x, labels=x).loss.backward()
+        return {n: p.grad.clone() for n, p in m.named_parameters()}
+
+    plain = grads()
+    m.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    assert m.transformer.h[0].gradient_checkpointing
+    ckpt = grads()
+    for n in plain:
+        assert torch.allclose(plain[n], ckpt[n], atol=1e-6), n
+
+
+def test_reward_read_at_last_non_pad_token(tmp_path):
+    torch.manual_seed(0)
+    MiniGPTForCausalLM(tiny_config()).save_pretrained(tmp_path)
+    rm = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=1).eval()
+    assert isinstance(rm, MiniGPTForSequenceClassification)
+    seq = torch.randint(3, 97, (6,))
+    alone = rm(seq[None]).logits  # (1, 1)
+    # the score head applied by hand at the last token
+    h = rm.transformer(seq[None]).last_hidden_state
+    assert torch.allclose(alone, rm.score(h[:, -1]), atol=1e-6)
+    for ids, am in [
+        (torch.cat([seq, torch.full((3,), PAD)]), torch.tensor([1] * 6 + [0] * 3)),  # right padding
+        (torch.cat([torch.full((3,), PAD), seq]), torch.tensor([0] * 3 + [1] * 6)),  # left padding
+    ]:
+        assert torch.allclose(rm(ids[None], attention_mask=am[None]).logits, alone, atol=1e-5)
+    # without a mask, pad_token_id finds the last real token
+    assert torch.allclose(rm(torch.cat([seq, torch.full((3,), PAD)])[None]).logits, alone, atol=1e-5)
+
+
+def test_backbone_found_by_base_model_prefix():
+    rm = MiniGPTForSequenceClassification(tiny_config(num_labels=1))
+    backbone = getattr(rm, rm.base_model_prefix)
+    out = backbone(torch.randint(3, 97, (1, 5)), output_hidden_states=True, use_cache=False)
+    assert len(out.hidden_states) == 3 and out.hidden_states[-1].shape == (1, 5, 32)
+
+
+def test_export_to_gpt2_parity(model, tmp_path):
+    model.save_pretrained(tmp_path / "mg")
+    diff = export(str(tmp_path / "mg"), str(tmp_path / "gpt2"))
+    gpt2 = AutoModelForCausalLM.from_pretrained(tmp_path / "gpt2").eval()
+    assert isinstance(gpt2, GPT2LMHeadModel)
+    x = torch.randint(0, 97, (3, 40))
+    with torch.no_grad():
+        assert (gpt2(x).logits - model(x).logits).abs().max().item() < 1e-4
+    assert diff < 1e-4
+
+
+def test_flops_and_mfu(model):
+    n = model.num_params()
+    assert n == sum(p.numel() for p in model.parameters()) - 64 * 32
+    fpt = model.flops_per_token(seq_len=64)
+    assert fpt == 6 * n + 12 * 2 * 32 * 64
+    assert model.estimate_mfu(tokens_per_iter=1000, dt=1.0, peak_flops=fpt * 2000) == pytest.approx(0.5)
+
+
+def test_too_long_sequence_is_a_clear_error(model):
+    with pytest.raises(ValueError, match="max_seq"):
+        model(torch.randint(3, 97, (1, 65)))
