@@ -35,6 +35,9 @@ class DataArguments(ScriptArguments):
     tokenizer_name_or_path: str | None = field(
         default=None, metadata={"help": "Tokenizer to use; defaults to the model's own."}
     )
+    test_split_size: float | None = field(
+        default=0.05, metadata={"help": "Held-out fraction of a source that has no test split."}
+    )
     max_eval_samples: int | None = field(default=None, metadata={"help": "Cap on held-out rows used for eval."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Cap on training rows (smoke tests)."})
 

@@ -37,7 +37,7 @@ from pipeline.tokenizer import train_tokenizer
 @dataclass
 class PretrainArguments(DataArguments):
     block_size: int = field(default=256, metadata={"help": "Tokens per training block."})
-    test_split_size: float = field(default=0.1, metadata={"help": "Held-out fraction when a source has none."})
+    test_split_size: float | None = field(default=0.1, metadata={"help": "Held-out fraction when a source has none."})
     tokenizer_kind: str = field(default="bpe", metadata={"help": "'bpe' or 'char' (trained here)."})
     vocab_size: int = field(default=8192, metadata={"help": "BPE vocabulary size."})
     d_model: int = 256

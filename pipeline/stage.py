@@ -1,0 +1,105 @@
+"""Steps every training stage shares: tokenizer, data, resume, save, model card, push.
+
+A stage script reads top to bottom as parse → data → tokenizer → model →
+trainer → `finish` (train → evaluate → save → record → card → push); the
+substance lives here and in TRL.
+"""
+
+from __future__ import annotations
+
+import os
+
+from transformers.trainer_utils import get_last_checkpoint
+
+from pipeline.chat_templates import has_generation_markers
+from pipeline.configs import DataArguments
+from pipeline.data import load_mixture, mixture_from_args
+from pipeline.errors import AlignpipeError
+from pipeline.modeling import load_tokenizer
+from pipeline.runrecord import RunRecord
+
+
+def model_path(model_args, what: str = "model_name_or_path") -> str:
+    path = model_args.model_name_or_path
+    if not path:
+        raise AlignpipeError(f"set {what} in the recipe (a checkpoint from an earlier stage, a local path, or a Hub id)")
+    return path
+
+
+def start(stage: str, script_args, training_args, model_args) -> RunRecord:
+    if training_args.report_to in (None, "all") or training_args.report_to == ["all"]:
+        training_args.report_to = []  # no surprise uploads to trackers; recipes opt in
+    return RunRecord(stage, training_args.output_dir,
+                     {"script": script_args, "training": training_args, "model": model_args}, training_args.seed)
+
+
+def tokenizer_for(script_args: DataArguments, model_args, training_args, *, padding_side: str = "right"):
+    path = script_args.tokenizer_name_or_path or model_path(model_args)
+    return load_tokenizer(
+        path,
+        script_args.chat_template,
+        padding_side=padding_side,
+        revision=model_args.model_revision,
+        trust_remote_code=bool(getattr(training_args, "trust_remote_code", False)),
+    )
+
+
+def data_for(script_args: DataArguments, training_args, kind: str, tokenizer, max_length: int | None = None):
+    """Train/test splits in TRL's conversational format for `kind`, validated before any training."""
+    mixture = mixture_from_args(script_args)
+    dd = load_mixture(mixture, kind, seed=training_args.seed, tokenizer=tokenizer, max_length=max_length)
+    if script_args.max_train_samples:
+        dd["train"] = dd["train"].select(range(min(script_args.max_train_samples, len(dd["train"]))))
+    if script_args.max_eval_samples:
+        dd["test"] = dd["test"].select(range(min(script_args.max_eval_samples, len(dd["test"]))))
+    if len(dd["train"]) == 0:
+        raise AlignpipeError("the training split is empty")
+    return dd
+
+
+def check_assistant_only_loss(training_args, tokenizer) -> None:
+    if getattr(training_args, "assistant_only_loss", False) and not has_generation_markers(tokenizer):
+        raise AlignpipeError(
+            "assistant_only_loss needs {% generation %} markers in the chat template; set chat_template: chatml "
+            "(or a template with markers) or turn assistant_only_loss off"
+        )
+
+
+def eval_split(dd):
+    return dd["test"] if len(dd["test"]) else None
+
+
+def last_checkpoint(training_args) -> str | None:
+    if training_args.resume_from_checkpoint:
+        return training_args.resume_from_checkpoint
+    if os.path.isdir(training_args.output_dir):
+        return get_last_checkpoint(training_args.output_dir)
+    return None
+
+
+def finish(trainer, record: RunRecord, tokenizer, script_args, *, tags: list[str], extra_metrics=None) -> dict:
+    """Train (resuming from the last checkpoint), evaluate, save model + tokenizer + record + card, push."""
+    args = trainer.args
+    result = trainer.train(resume_from_checkpoint=last_checkpoint(args))
+    metrics = dict(result.metrics)
+    if trainer.eval_dataset is not None:
+        metrics.update(trainer.evaluate())
+    if extra_metrics is not None:
+        metrics.update(extra_metrics(trainer) or {})
+    trainer.log_metrics("all", metrics)
+    record.add(metrics)
+
+    trainer.save_model(args.output_dir)
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(args.output_dir)
+        model = trainer.model
+        if getattr(model, "generation_config", None) is not None:
+            model.generation_config.save_pretrained(args.output_dir)
+        trainer.save_state()
+        record.write()
+        dataset_name = script_args.dataset_name or "alignpipe-mixture"
+        trainer.create_model_card(dataset_name=dataset_name, tags=["alignpipe", *tags])
+        print(f"{record.stage}: saved to {args.output_dir}")
+    if args.push_to_hub:
+        trainer.push_to_hub(dataset_name=script_args.dataset_name, tags=["alignpipe", *tags])
+    return metrics
