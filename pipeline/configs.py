@@ -71,7 +71,7 @@ def parse_stage_args(dataclass_types, argv: list[str] | None = None):
     parser = StageParser(dataclass_types)
     recipe = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else "command line"
     try:
-        return parser.parse_args_and_config(argv)
+        parsed = parser.parse_args_and_config(argv)
     except FileNotFoundError as e:
         raise AlignpipeError(f"recipe {e.filename} does not exist") from e
     except (ValueError, TypeError) as e:
@@ -80,6 +80,18 @@ def parse_stage_args(dataclass_types, argv: list[str] | None = None):
         if e.code:
             raise AlignpipeError(f"{recipe}: invalid arguments (see the message above)") from e
         raise
+    for obj in parsed:
+        if isinstance(obj, ModelConfig):
+            _normalise_lora_targets(obj)
+    return parsed
+
+
+def _normalise_lora_targets(model_args: ModelConfig) -> None:
+    """One module name on the command line arrives as a string, which PEFT would read as a full-match regex
+    over whole module paths (matching nothing); a list of names is what users mean. 'all-linear' stays."""
+    t = model_args.lora_target_modules
+    if isinstance(t, str) and t != "all-linear":
+        model_args.lora_target_modules = [t]
 
 
 __all__ = ["DataArguments", "ModelConfig", "StageParser", "parse_stage_args"]

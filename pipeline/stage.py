@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import torch
+
 from transformers.trainer_utils import get_last_checkpoint
 
 from pipeline.chat_templates import has_generation_markers
@@ -77,9 +79,23 @@ def last_checkpoint(training_args) -> str | None:
     return None
 
 
+def match_trainable_dtype(model) -> None:
+    """Under QLoRA, TRL casts every trainable parameter to bf16 (the paper's advice for GPUs). Where the
+    model computes in fp32 (CPU), a bf16 head such as a reward model's `score` then meets fp32 hidden
+    states and fails; train the adapter and head in the compute dtype instead."""
+    if not getattr(model, "is_loaded_in_4bit", False) and not getattr(model, "is_quantized", False):
+        return
+    compute = getattr(getattr(model.config, "quantization_config", None), "bnb_4bit_compute_dtype", None)
+    if compute in (torch.float32, "float32"):
+        for p in model.parameters():
+            if p.requires_grad and p.dtype != torch.float32:
+                p.data = p.data.float()
+
+
 def finish(trainer, record: RunRecord, tokenizer, script_args, *, tags: list[str], extra_metrics=None) -> dict:
     """Train (resuming from the last checkpoint), evaluate, save model + tokenizer + record + card, push."""
     args = trainer.args
+    match_trainable_dtype(trainer.model)
     result = trainer.train(resume_from_checkpoint=last_checkpoint(args))
     metrics = dict(result.metrics)
     if trainer.eval_dataset is not None:

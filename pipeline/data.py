@@ -1,0 +1,482 @@
+"""Load, validate and mix the data of every stage, in the formats TRL's trainers read.
+
+A stage gets its data with one call:
+
+    from pipeline.data import load_mixture, mixture_from_args
+    dsd = load_mixture(mixture_from_args(config), "preference", seed=seed,
+                       tokenizer=tokenizer, max_length=max_length)   # DatasetDict: "train", "test"
+
+The mixture is alignment-handbook's `dataset_mixture` (a plain dict, as read from the recipe YAML):
+
+    dataset_mixture:
+      datasets:
+        - id: default        # "default" | a local file or folder | a Hugging Face Hub id
+          config: null       # Hub config name (or datasets' `name` for a folder of data files)
+          split: train       # datasets' split syntax, "train[:1000]" included
+          test_split: null   # this source's held-out split; defaults to "test" for `id: default`
+          # test_split_if_present: test   # the same, used only when the source has it (dataset_name shorthand)
+          columns: null      # keep only these input columns
+          weight: 1.0        # fraction of this source's training rows to use, in (0, 1]
+      test_split_size: 0.05  # held-out fraction (or row count) of the sources without a test split
+      seed: 0
+
+Sources:
+- `default`: `pipeline.defaults.load_default(kind, split, seed)`, the project's embedded data; its
+  held-out rows come from its own "test" split.
+- a local file, read with datasets' builders: `.json` (records or JSON lines), `.jsonl`, `.parquet`,
+  `.csv`, `.txt` (one `text` row per line; for kind `text` the line breaks are kept, so the rows join
+  back into the file), each optionally `.gz`-compressed. A file is a single "train" split.
+- a local folder: one written by `save_to_disk` (`load_from_disk`), or a folder of data files whose
+  names give the splits (`train.jsonl`, `test.jsonl`; `load_dataset(folder)`).
+- anything else is a Hub dataset id (`load_dataset(id, config, split=...)`); failures, offline ones
+  included, become an AlignpipeError that says what was tried.
+
+Each source is converted to TRL's conversational format (`pipeline.data_formats`) and validated on
+its own, before mixing, so a bad row is reported as `DataError(file, row, field, expected)` with the
+row number of the source (1-based: the line of a `.jsonl`/`.txt` file, the record of other files).
+Up to `MAX_ERRORS` bad rows are collected; the error names the first few and the count.
+
+Mixing (alignment-handbook's recipe): each source's training rows are shuffled with the seed and the
+first `int(len * weight)` kept. Sources with a test split contribute it whole to "test"; the rows of the
+sources without one are pooled, shuffled, and `test_split_size` of them is held out with
+`train_test_split(test_size, seed)`. The training rows are concatenated and shuffled. Without any
+held-out rows, "test" is empty. Columns missing from some sources are filled with nulls. In an SFT
+mixture that joins `messages` sources with `prompt`/`completion` ones, the latter become `messages`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+from datasets import Dataset, DatasetDict, Features
+
+from pipeline.data_formats import KINDS, Format, RowError, describe, detect_format
+from pipeline.errors import AlignpipeError, DataError
+
+MAX_ERRORS = 50  # stop reading a source after this many bad rows
+SHOWN_ERRORS = 5  # bad rows named in the error message
+
+_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv", ".txt": "text"}
+
+
+class DataErrors(DataError):
+    """Several bad rows of one source; `errors` holds them all, the attributes describe the first."""
+
+    def __init__(self, errors: list[DataError], complete: bool):
+        first = errors[0]
+        super().__init__(first.source, first.row, first.field, first.expected)
+        self.errors = errors
+        count = f"{len(errors)} bad rows" if complete else f"at least {len(errors)} bad rows (stopped reading there)"
+        lines = [f"{first.source}: {count}; the first {min(len(errors), SHOWN_ERRORS)}:"]
+        lines += [f"  {e}" for e in errors[:SHOWN_ERRORS]]
+        self.args = ("\n".join(lines),)
+
+
+class _ErrorCollector:
+    """Collects DataErrors for one source; `add` raises once `limit` are held."""
+
+    class Full(Exception):
+        pass
+
+    def __init__(self, source: str, limit: int | None = None):
+        self.source, self.limit, self.errors = source, limit or MAX_ERRORS, []
+
+    def add(self, row: int, field: str | None, expected: str) -> None:
+        self.errors.append(DataError(self.source, row, field, expected))
+        if len(self.errors) >= self.limit:
+            raise self.Full
+
+    def raise_if_any(self, complete: bool = True) -> None:
+        if len(self.errors) == 1 and complete:
+            raise self.errors[0]
+        if self.errors:
+            raise DataErrors(self.errors, complete)
+
+
+# --- sources -------------------------------------------------------------------------------------
+
+@dataclass
+class Source:
+    """One converted, validated source of a mixture."""
+
+    label: str  # how errors name it: a path, a Hub id, or "default <kind> data"
+    format: str  # the detected input layout, e.g. "hh-rlhf text, implicit prompt -> prompt + chosen + rejected"
+    train: Dataset
+    test: Dataset | None  # the source's own held-out rows, if it has any
+    test_label: str = ""
+
+
+def _local_path(spec: str, base_dir: str | Path | None) -> Path | None:
+    """The local file or folder `spec` names, None for a Hub id; AlignpipeError for a missing path."""
+    path = Path(spec).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    if path.exists():
+        return path
+    suffixes = "".join(Path(spec).suffixes[-2:])
+    looks_local = spec.startswith((".", "/", "~")) or any(suffixes.startswith(s) for s in _BUILDERS)
+    if looks_local or spec.count("/") > 1:
+        raise AlignpipeError(f"data source {spec!r}: no such file or folder ({path.resolve()})")
+    return None
+
+
+def _builder_for(path: Path) -> str:
+    suffixes = path.suffixes[-2:] if path.suffix in (".gz", ".bz2", ".xz", ".zst") else path.suffixes[-1:]
+    builder = _BUILDERS.get(suffixes[0].lower() if suffixes else "")
+    if builder is None:
+        raise AlignpipeError(f"{path}: unsupported file type; expected one of "
+                             f"{', '.join(_BUILDERS)} (optionally .gz-compressed), or a folder")
+    return builder
+
+
+def _bad_json_line(path: Path) -> DataError | None:
+    """The first line of a JSON/JSON-lines file that is not a JSON object, as a DataError."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        text = f.read()
+    if text.lstrip().startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as e:
+            return DataError(str(path), e.lineno, None, f"expected valid JSON, got an error: {e.msg}")
+        bad = [i for i, r in enumerate(records, 1) if not isinstance(r, dict)]
+        return DataError(str(path), bad[0], None, "expected a JSON object (a record)") if bad else None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            return DataError(str(path), lineno, None, f"expected a JSON object, got invalid JSON ({e.msg})")
+        if not isinstance(record, dict):
+            return DataError(str(path), lineno, None, f"expected a JSON object, got {type(record).__name__}")
+    return None
+
+
+def _load_file(path: Path, split: str, kind: str) -> Dataset:
+    builder = _builder_for(path)
+    kwargs = {"keep_linebreaks": kind == "text"} if builder == "text" else {}
+    try:
+        return datasets.load_dataset(builder, data_files=str(path), split=split, **kwargs)
+    except ValueError as e:
+        if "Unknown split" in str(e):
+            raise AlignpipeError(f"{path}: a single file holds one split, 'train'; got split {split!r}") from e
+        raise AlignpipeError(f"{path}: could not be read as {builder}: {e}") from e
+    except Exception as e:  # datasets wraps the parser's complaint in DatasetGenerationError
+        bad = _bad_json_line(path) if builder == "json" else None
+        if bad is not None:
+            raise bad from e
+        cause = e.__cause__ or e
+        raise AlignpipeError(f"{path}: could not be read as {builder}: {type(cause).__name__}: {cause}") from e
+
+
+def _pick(splits: Mapping[str, Dataset], name: str | None, where: str, optional: bool = False) -> Dataset | None:
+    if name is None or (optional and name not in splits):
+        return None
+    if name not in splits:
+        raise AlignpipeError(f"{where}: no split {name!r}; it has {', '.join(splits)}")
+    return splits[name]
+
+
+def _load_hub(spec: str, config: str | None, split: str) -> Dataset:
+    try:
+        return datasets.load_dataset(spec, config, split=split)
+    except Exception as e:
+        if isinstance(e, ValueError) and "Unknown split" in str(e):
+            raise AlignpipeError(f"Hub dataset {spec!r}: {e}") from e
+        offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes")
+                      for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+        hint = ("the Hub is switched off here (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE); unset it, or "
+                if offline else "check the id and your network, or ")
+        raise AlignpipeError(
+            f"data source {spec!r} is not a local file or folder, and loading it from the Hugging Face Hub "
+            f"(config {config!r}, split {split!r}) failed: {type(e).__name__}: {e}. "
+            f"{hint[0].upper()}{hint[1:]}download it and give its local path.") from e
+
+
+def _load_default(kind: str, split: str, seed: int) -> Dataset:
+    try:
+        from pipeline.defaults import load_default
+    except ImportError as e:
+        raise AlignpipeError(f"the embedded default data is not available: {e}") from e
+    ds = load_default(kind, split, seed)
+    return ds[split] if isinstance(ds, DatasetDict) else ds
+
+
+def _load_raw(entry: Mapping[str, Any], kind: str, seed: int, base_dir) -> tuple[str, Dataset, str, Dataset | None]:
+    """(label, training rows, test label, held-out rows or None) of one mixture entry, before conversion."""
+    spec = str(entry.get("id") or "")
+    if not spec:
+        raise AlignpipeError(f"dataset_mixture entry {dict(entry)} has no 'id'")
+    config, split = entry.get("config"), entry.get("split") or "train"
+    test_split, optional = entry.get("test_split"), False
+    if test_split is None and entry.get("test_split_if_present"):
+        test_split, optional = entry["test_split_if_present"], True
+    if spec == "default":
+        test_split = test_split or "test"
+        return (f"default {kind} data (split {split})", _load_default(kind, split, seed),
+                f"default {kind} data (split {test_split})", _load_default(kind, test_split, seed))
+    path = _local_path(spec, base_dir)
+    label, test_label = f"{spec if path is None else path} (split {split})", f"{path} (split {test_split})"
+    if path is None:
+        train, test = _load_hub(spec, config, split), None
+        if test_split is not None:
+            try:
+                test = _load_hub(spec, config, test_split)
+            except AlignpipeError:
+                if not optional:
+                    raise
+        return label, train, f"{spec} (split {test_split})", test
+    if path.is_file():
+        if test_split is not None and not optional:
+            raise AlignpipeError(f"{path}: a single file has no {test_split!r} split; put the files in a "
+                                 "folder (train.jsonl, test.jsonl) or leave test_split out")
+        return str(path), _load_file(path, split, kind), "", None
+    if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+        loaded = datasets.load_from_disk(str(path))
+        splits = loaded if isinstance(loaded, DatasetDict) else {split: loaded}
+    else:
+        try:
+            splits = datasets.load_dataset(str(path), config)
+        except Exception as e:
+            raise AlignpipeError(f"{path}: could not read the folder's data files: {e}") from e
+    return label, _pick(splits, split, str(path)), test_label, _pick(splits, test_split, str(path), optional)
+
+
+def convert(ds: Dataset, kind: str, source: str, fmt: Format | None = None) -> Dataset:
+    """Validate every row of `ds` and convert it to TRL's format for `kind` (DataError on bad rows)."""
+    fmt = fmt or detect_format(ds.column_names, kind, source)
+    dropped = fmt.dropped(ds.column_names)
+    kept = {c: ds.features[c] for c in ds.column_names if c not in dropped}
+    features = Features({**kept, **fmt.output_features()})
+    errors = _ErrorCollector(source)
+
+    def convert_row(row: dict, index: int) -> dict:
+        try:
+            return fmt.convert(row)
+        except RowError as e:
+            errors.add(index + 1, e.field, e.expected)
+            return dict.fromkeys(fmt.outputs)
+
+    try:
+        out = ds.map(convert_row, with_indices=True, remove_columns=dropped, features=features,
+                     load_from_cache_file=False, desc=f"Checking {source}")
+    except _ErrorCollector.Full:
+        errors.raise_if_any(complete=False)
+    errors.raise_if_any()
+    return out
+
+
+def load_source(entry: Mapping[str, Any], kind: str, *, seed: int = 0, base_dir: str | Path | None = None) -> Source:
+    """Load one mixture entry, keep its `columns`, and convert + validate its train and test rows."""
+    label, train, test_label, test = _load_raw(entry, kind, seed, base_dir)
+    columns = entry.get("columns")
+    if columns:
+        missing = [c for c in columns if c not in train.column_names]
+        if missing:
+            raise AlignpipeError(f"{label}: no column(s) {missing} to keep; it has {train.column_names}")
+        train, test = train.select_columns(columns), test.select_columns(columns) if test is not None else None
+    if len(train) == 0:
+        raise AlignpipeError(f"{label}: has no rows")
+    fmt = detect_format(train.column_names, kind, label)
+    description = describe(fmt, train[0])
+    train = convert(train, kind, label, fmt)
+    if test is not None:
+        test = convert(test, kind, test_label, detect_format(test.column_names, kind, test_label))
+    return Source(label, description, train, test, test_label)
+
+
+# --- mixtures ------------------------------------------------------------------------------------
+
+def _align(parts: list[Dataset]) -> list[Dataset]:
+    """Give every part the union of the columns (missing ones null) with the first part's types."""
+    union: dict[str, Any] = {}
+    for part in parts:
+        for name, feature in part.features.items():
+            union.setdefault(name, feature)
+    features, aligned = Features(union), []
+    for part in parts:
+        for name, feature in union.items():
+            if name not in part.column_names:
+                part = part.add_column(name, [None] * len(part), feature=feature)
+        part = part.select_columns(list(union))
+        try:
+            aligned.append(part if part.features == features else part.cast(features))
+        except (ValueError, TypeError) as e:
+            raise AlignpipeError("the mixture's sources have columns of different types and cannot be "
+                                 f"joined: {part.features} vs {features}: {e}") from e
+    return aligned
+
+
+def _concatenate(parts: list[Dataset]) -> Dataset:
+    return datasets.concatenate_datasets(_align(parts))
+
+
+def _join_prompt_completion(ds: Dataset) -> Dataset:
+    return ds.map(lambda r: {"messages": r["prompt"] + r["completion"]}, remove_columns=["prompt", "completion"],
+                  desc="Joining prompt and completion")
+
+
+def _harmonise(sources: list[Source], kind: str) -> None:
+    """Give an SFT mixture one layout: `messages` wins over `prompt`/`completion`; `text` mixes with nothing."""
+    if kind != "sft" or len(sources) < 2:
+        return
+    layouts = {"messages" if "messages" in s.train.column_names else
+               "text" if "text" in s.train.column_names else "prompt-completion" for s in sources}
+    if "text" in layouts and len(layouts) > 1:
+        raise AlignpipeError("an SFT mixture cannot join plain `text` sources with conversational ones: "
+                             + ", ".join(f"{s.label} ({s.format})" for s in sources))
+    if layouts == {"messages", "prompt-completion"}:
+        for s in sources:
+            if "completion" in s.train.column_names:
+                s.train = _join_prompt_completion(s.train)
+                s.test = _join_prompt_completion(s.test) if s.test is not None else None
+
+
+def _weighted(ds: Dataset, weight: Any, label: str, seed: int) -> Dataset:
+    weight = 1.0 if weight is None else weight
+    if not isinstance(weight, (int, float)) or not 0 < weight <= 1:
+        raise AlignpipeError(f"{label}: weight must be a fraction in (0, 1], got {weight!r}")
+    if weight == 1:
+        return ds
+    keep = int(len(ds) * weight)
+    if keep == 0:
+        raise AlignpipeError(f"{label}: weight {weight} of {len(ds)} rows keeps no rows")
+    return ds.shuffle(seed=seed).select(range(keep))
+
+
+def load_mixture(mixture: Mapping[str, Any], kind: str, *, seed: int = 0, tokenizer=None,
+                 max_length: int | None = None, base_dir: str | Path | None = None) -> DatasetDict:
+    """The mixture's "train" and "test" rows, converted to TRL's format for `kind` and validated.
+
+    `mixture` is the recipe's `dataset_mixture` dict (module docstring); its `seed` wins over `seed`.
+    With `tokenizer` and `max_length`, every row is also checked with `check_lengths`. Relative local
+    paths are taken from `base_dir` (default: the working directory).
+    """
+    if kind not in KINDS:
+        raise AlignpipeError(f"unknown data kind {kind!r}; expected one of {', '.join(KINDS)}")
+    entries = mixture.get("datasets") if isinstance(mixture, Mapping) else None
+    if not entries or not isinstance(entries, list):
+        raise AlignpipeError(f"dataset_mixture needs a non-empty 'datasets' list, got {mixture!r}")
+    if mixture.get("seed") is not None:
+        seed = mixture["seed"]
+    sources = [load_source(entry, kind, seed=seed, base_dir=base_dir) for entry in entries]
+    if tokenizer is not None and max_length is not None:
+        for s in sources:
+            check_lengths(s.train, tokenizer, max_length, s.label)
+            if s.test is not None:
+                check_lengths(s.test, tokenizer, max_length, s.test_label)
+    _harmonise(sources, kind)
+
+    train_parts, test_parts, pool = [], [], []
+    for source, entry in zip(sources, entries, strict=True):
+        train = _weighted(source.train, entry.get("weight"), source.label, seed)
+        if source.test is not None:
+            train_parts.append(train)
+            test_parts.append(source.test)
+        else:
+            pool.append(train)
+    test_size = mixture.get("test_split_size")
+    if pool:
+        pooled = _concatenate(pool).shuffle(seed=seed)
+        if test_size:
+            try:
+                split = pooled.train_test_split(test_size=test_size, seed=seed)
+            except ValueError as e:
+                raise AlignpipeError(f"test_split_size {test_size!r} of {len(pooled)} rows: {e}") from e
+            train_parts.append(split["train"])
+            test_parts.append(split["test"])
+        else:
+            train_parts.append(pooled)
+    aligned = _align(train_parts + test_parts)
+    train = datasets.concatenate_datasets(aligned[: len(train_parts)]).shuffle(seed=seed)
+    test = datasets.concatenate_datasets(aligned[len(train_parts):]) if test_parts else train.select([])
+    return DatasetDict({"train": train, "test": test})
+
+
+def mixture_from_args(args: Mapping[str, Any] | Any) -> dict:
+    """The `dataset_mixture` of a recipe, or one built from TRL's ScriptArguments shorthand.
+
+    `args` is a recipe dict or an object with attributes (TRL's ScriptArguments and friends). With
+    `dataset_name` (+ `dataset_config`, `dataset_train_split`, `dataset_test_split`) the mixture has
+    that one source; its test split is used when the source has it, else `test_split_size` (also read
+    from `args`) of its rows are held out.
+    """
+    def get(key: str) -> Any:
+        return args.get(key) if isinstance(args, Mapping) else getattr(args, key, None)
+
+    mixture, name = get("dataset_mixture"), get("dataset_name")
+    if mixture and name:
+        raise AlignpipeError("give either dataset_mixture or dataset_name, not both")
+    if mixture:
+        return dict(mixture)
+    if not name:
+        raise AlignpipeError("no data: set dataset_mixture (or dataset_name) in the recipe")
+    entry = {"id": name, "config": get("dataset_config"), "split": get("dataset_train_split") or "train",
+             "test_split_if_present": get("dataset_test_split")}
+    return {"datasets": [entry], "test_split_size": get("test_split_size"), "seed": get("seed")}
+
+
+# --- lengths -------------------------------------------------------------------------------------
+
+def _length_inputs(columns: list[str]) -> list[tuple[str, Any, bool]]:
+    """(field reported, row -> what the trainer tokenizes, add_generation_prompt) for a converted data set."""
+    if "messages" in columns:
+        return [("messages", lambda r: r["messages"], False)]
+    if "completion" in columns:
+        return [("completion", lambda r: r["prompt"] + r["completion"], False)]
+    if "chosen" in columns:
+        return [("chosen", lambda r: r["prompt"] + r["chosen"], False),
+                ("rejected", lambda r: r["prompt"] + r["rejected"], False)]
+    if "prompt" in columns:
+        return [("prompt", lambda r: r["prompt"], True)]
+    if "text" in columns:
+        return [("text", lambda r: r["text"], False)]
+    raise AlignpipeError(f"no column to measure among {columns}")
+
+
+def token_lengths(ds: Dataset, tokenizer, batch_size: int = 256) -> dict[str, list[int]]:
+    """Token count of every row as the trainer will see it (chat template applied), per field."""
+    inputs = _length_inputs(ds.column_names)
+    lengths: dict[str, list[int]] = {field: [] for field, _, _ in inputs}
+    for batch in ds.iter(batch_size=batch_size):
+        rows = [dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)]
+        for field, build, generation in inputs:
+            values = [build(r) for r in rows]
+            if field == "text":
+                ids = tokenizer(values)["input_ids"]
+            else:
+                if not getattr(tokenizer, "chat_template", None):
+                    raise AlignpipeError("the tokenizer has no chat template, so conversational rows cannot be "
+                                         "measured; give a tokenizer with one (tokenizer.chat_template)")
+                ids = tokenizer.apply_chat_template(values, tokenize=True, add_generation_prompt=generation,
+                                                    return_dict=True)["input_ids"]
+            lengths[field] += [len(x) for x in ids]
+    return lengths
+
+
+def check_lengths(ds: Dataset, tokenizer, max_length: int, source: str, *, drop: bool = False) -> Dataset:
+    """DataError for rows longer than `max_length` tokens with the chat template applied.
+
+    Measures what the trainer tokenizes: `messages`, prompt + completion, prompt + chosen and
+    prompt + rejected, a prompt with the generation cue, or `text`. Rows are numbered as in `ds`
+    (1-based), so pass a source's converted rows before mixing. With `drop=True` the long rows are
+    removed instead and the rest returned.
+    """
+    lengths = token_lengths(ds, tokenizer)
+    too_long = sorted({i for values in lengths.values() for i, n in enumerate(values) if n > max_length})
+    if drop:
+        return ds.select(sorted(set(range(len(ds))) - set(too_long))) if too_long else ds
+    errors = _ErrorCollector(source, limit=len(too_long) + 1)
+    for i in too_long:
+        field, n = max(((f, v[i]) for f, v in lengths.items()), key=lambda fv: fv[1])
+        errors.add(i + 1, field, f"expected at most {max_length} tokens with the chat template applied, got {n}")
+    errors.raise_if_any()
+    return ds

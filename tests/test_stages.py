@@ -1,0 +1,190 @@
+"""SFT, reward and DPO stages on tiny models: losses fall, outputs reload to the same logits, LoRA/QLoRA, bad data."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import COMMON_ARGS
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+import pipeline  # noqa: F401
+from pipeline import dpo, reward, sft, stage
+from pipeline.errors import AlignpipeError
+
+
+@pytest.fixture
+def capture(monkeypatch):
+    """Keeps the trained in-memory model of a stage run, to compare with what it saved."""
+    held = {}
+    orig = stage.finish
+
+    def spy(trainer, *a, **kw):
+        out = orig(trainer, *a, **kw)
+        held["model"] = trainer.model
+        held["metrics"] = out
+        return out
+
+    monkeypatch.setattr(stage, "finish", spy)
+    return held
+
+
+def losses(out_dir, key="loss"):
+    state = json.loads((out_dir / "trainer_state.json").read_text())
+    return [h[key] for h in state["log_history"] if key in h]
+
+
+def falls(values, k=3):
+    assert len(values) >= 2 * k, values
+    return sum(values[-k:]) / k < sum(values[:k]) / k
+
+
+def probe_ids(model, n=10):
+    g = torch.Generator().manual_seed(1)
+    return torch.randint(7, model.config.vocab_size, (2, n), generator=g)
+
+
+@torch.no_grad()
+def same_logits(trained, reloaded, atol=1e-5):
+    trained.eval()
+    reloaded.eval()
+    x = probe_ids(reloaded)
+    return torch.allclose(trained(x).logits.float(), reloaded(x).logits.float(), atol=atol)
+
+
+def run_sft(base, data, out, *extra):
+    return sft.main(["--model_name_or_path", str(base), "--dataset_name", str(data["sft"]), "--output_dir", str(out),
+                     "--max_steps", "24", "--learning_rate", "3e-3", "--max_length", "64",
+                     "--assistant_only_loss", "true", *COMMON_ARGS, *extra])
+
+
+def test_sft_minigpt_loss_falls_and_reloads(tiny_minigpt, tiny_data, tmp_path, capture):
+    out = tmp_path / "sft"
+    assert run_sft(tiny_minigpt, tiny_data, out) == 0
+    assert falls(losses(out))
+    reloaded = AutoModelForCausalLM.from_pretrained(out)
+    assert same_logits(capture["model"], reloaded)
+    record = json.loads((out / "run_record.json").read_text())
+    assert record["stage"] == "sft" and "eval_loss" in record["metrics"]
+    assert not any("token" in k.lower() and "hub" in k.lower() for k in record["config"]["training"])
+    assert (out / "README.md").is_file()  # model card
+    assert reloaded.generation_config.eos_token_id == reloaded.config.eos_token_id != reloaded.config.pad_token_id
+
+
+def test_sft_any_hf_causal_lm(tiny_llama, tiny_data, tmp_path, capture):
+    out = tmp_path / "sft_llama"
+    assert run_sft(tiny_llama, tiny_data, out) == 0
+    assert falls(losses(out))
+    assert same_logits(capture["model"], AutoModelForCausalLM.from_pretrained(out))
+
+
+def test_reward_model_learns_and_reloads(tiny_minigpt, tiny_data, tmp_path, capture):
+    out = tmp_path / "rm"
+    rc = reward.main(["--model_name_or_path", str(tiny_minigpt), "--dataset_name", str(tiny_data["preference"]),
+                      "--output_dir", str(out), "--max_steps", "30", "--learning_rate", "3e-3",
+                      "--max_length", "64", *COMMON_ARGS])
+    assert rc == 0
+    assert falls(losses(out))
+    rm = AutoModelForSequenceClassification.from_pretrained(out)
+    assert rm.config.num_labels == 1
+    assert same_logits(capture["model"], rm)
+
+
+def test_dpo_with_rpo_loss_falls_and_reloads(tiny_minigpt, tiny_data, tmp_path, capture):
+    out = tmp_path / "dpo"
+    rc = dpo.main(["--model_name_or_path", str(tiny_minigpt), "--dataset_name", str(tiny_data["preference"]),
+                   "--output_dir", str(out), "--max_steps", "24", "--learning_rate", "3e-3", "--beta", "0.1",
+                   "--rpo_alpha", "0.5", "--max_length", "64", *COMMON_ARGS])
+    assert rc == 0
+    assert falls(losses(out))
+    assert same_logits(capture["model"], AutoModelForCausalLM.from_pretrained(out))
+    record = json.loads((out / "run_record.json").read_text())
+    assert record["config"]["training"]["loss_type"] == ["sigmoid", "sft"]
+    assert record["config"]["training"]["loss_weights"] == [1.0, 0.5]
+
+
+def test_sft_lora_adapter_reloads_and_merges(tiny_minigpt, tiny_data, tmp_path, capture):
+    from peft import PeftModel
+
+    from pipeline.merge import merge
+
+    out = tmp_path / "sft_lora"
+    assert run_sft(tiny_minigpt, tiny_data, out, "--use_peft", "true", "--lora_r", "8", "--lora_alpha", "16",
+                   "--lora_target_modules", "c_attn", "c_proj", "c_fc") == 0
+    assert (out / "adapter_config.json").is_file() and not (out / "model.safetensors").exists()
+    base = AutoModelForCausalLM.from_pretrained(tiny_minigpt)
+    adapter = PeftModel.from_pretrained(base, out)
+    assert same_logits(capture["model"], adapter)
+    merged = AutoModelForCausalLM.from_pretrained(merge(str(out), str(tmp_path / "merged")))
+    assert same_logits(capture["model"], merged, atol=1e-4)
+    with torch.no_grad():  # and the adapter really changed the model
+        x = probe_ids(merged)
+        assert not torch.allclose(merged(x).logits, AutoModelForCausalLM.from_pretrained(tiny_minigpt)(x).logits)
+
+
+def test_reward_lora_saves_score_head(tiny_minigpt, tiny_data, tmp_path, capture):
+    from pipeline.merge import load_adapter_model
+
+    out = tmp_path / "rm_lora"
+    rc = reward.main(["--model_name_or_path", str(tiny_minigpt), "--dataset_name", str(tiny_data["preference"]),
+                      "--output_dir", str(out), "--max_steps", "6", "--learning_rate", "3e-3", "--max_length", "64",
+                      "--use_peft", "true", "--lora_r", "4", "--lora_target_modules", "c_attn", *COMMON_ARGS])
+    assert rc == 0
+    reloaded = load_adapter_model(str(out))
+    assert same_logits(capture["model"], reloaded)
+
+
+@pytest.mark.parametrize("stage_name", ["sft", "reward", "dpo"])
+def test_qlora_4bit_runs_on_cpu(stage_name, tiny_minigpt, tiny_data, tmp_path):
+    pytest.importorskip("bitsandbytes")
+    main = {"sft": sft.main, "reward": reward.main, "dpo": dpo.main}[stage_name]
+    data = tiny_data["sft" if stage_name == "sft" else "preference"]
+    out = tmp_path / f"q{stage_name}"
+    rc = main(["--model_name_or_path", str(tiny_minigpt), "--dataset_name", str(data), "--output_dir", str(out),
+               "--max_steps", "3", "--max_length", "64", "--load_in_4bit", "true", "--use_peft", "true",
+               "--lora_r", "4", "--lora_target_modules", "c_attn", "c_fc", *COMMON_ARGS])
+    assert rc == 0
+    record = json.loads((out / "run_record.json").read_text())
+    assert all(v == v for v in record["metrics"].values() if isinstance(v, float))  # finite, no NaN
+    assert (out / "adapter_model.safetensors").is_file()
+
+
+BAD_ROWS = [
+    ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant"}]}, "content"),
+    ({"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "ok"}]}, "content"),
+    ({"messages": "hi there"}, "messages"),
+    ({"messages": [{"role": "user", "content": "hi " * 200}, {"role": "assistant", "content": "ok"}]}, "messages"),
+]
+
+
+@pytest.mark.parametrize("bad,field", BAD_ROWS)
+def test_bad_sft_data_is_a_clear_error_before_training(bad, field, tiny_minigpt, tiny_data, tmp_path):
+    good = [json.loads(line) for line in open(tiny_data["sft"])][:5]
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [*good, bad]) + "\n")
+    out = tmp_path / "never"
+    with pytest.raises(AlignpipeError) as e:
+        run_sft(tiny_minigpt, {"sft": path}, out)
+    msg = str(e.value)
+    assert "bad.jsonl" in msg and "row 6" in msg and field in msg
+    assert not out.exists()
+
+
+def test_bad_preference_pair_via_cli_exits_2(tiny_minigpt, tmp_path):
+    pair = {"prompt": "What is 1 plus 1?", "chosen": "2", "rejected": "2"}
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(json.dumps(pair) + "\n")
+    out = tmp_path / "never"
+    p = subprocess.run([sys.executable, "-m", "pipeline.dpo", "--model_name_or_path", str(tiny_minigpt),
+                        "--dataset_name", str(path), "--output_dir", str(out), *COMMON_ARGS],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert "pairs.jsonl" in p.stderr and "row 1" in p.stderr and "Traceback" not in p.stderr
+    assert not out.exists()
+
+
+def test_missing_model_is_a_clear_error(tiny_data, tmp_path):
+    with pytest.raises(AlignpipeError, match="cannot load tokenizer"):
+        sft.main(["--model_name_or_path", str(tmp_path / "nope"), "--dataset_name", str(tiny_data["sft"]),
+                  "--output_dir", str(tmp_path / "o"), *COMMON_ARGS])
