@@ -152,7 +152,7 @@ def test_qlora_4bit_runs_on_cpu(stage_name, tiny_minigpt, tiny_data, tmp_path):
 
 BAD_ROWS = [
     ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant"}]}, "content"),
-    ({"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "ok"}]}, "content"),
+    ({"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "ok"}]}, "messages"),
     ({"messages": "hi there"}, "messages"),
     ({"messages": [{"role": "user", "content": "hi " * 200}, {"role": "assistant", "content": "ok"}]}, "messages"),
 ]

@@ -1,0 +1,65 @@
+"""The embedded default data: made by the project itself, offline, deterministic by seed.
+
+`load_default(kind, split, seed, n)` is what the demo pipeline feeds its stages:
+
+- "text": {"text": document} rows of real English prose from the Python standard
+  library (`corpus.build_corpus(TEXT_MIN_CHARS)`, about 4 MB, cached after the first
+  build), split 99/1 into train/test at document boundaries; `seed` does not change it.
+- "sft": chat conversations answering small verifiable tasks (`tasks`), 5000 train / 250 test.
+- "preference": prompt / chosen (correct) / rejected (wrong) pairs, 4000 / 250.
+- "prompt": prompts with their answers for RL, 2000 / 250.
+
+Test splits are held out: no test prompt appears in any train split. `check_answer` and
+`score` grade model responses against a row's "answer".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pipeline.defaults.corpus import build_corpus, split_corpus, split_documents
+from pipeline.defaults.tasks import KINDS, SIZES, SPLITS, check_answer, make_rows, score
+from pipeline.errors import AlignpipeError
+
+if TYPE_CHECKING:
+    import datasets
+
+ALL_KINDS = ("text", *KINDS)
+#: Size of the corpus behind the "text" kind (see `build_corpus`).
+TEXT_MIN_CHARS = 4_000_000
+
+__all__ = [
+    "ALL_KINDS",
+    "SIZES",
+    "SPLITS",
+    "build_corpus",
+    "check_answer",
+    "default_rows",
+    "load_default",
+    "make_rows",
+    "score",
+    "split_corpus",
+]
+
+
+def default_rows(kind: str, split: str = "train", seed: int = 0, n: int | None = None) -> list[dict]:
+    """The rows `load_default` wraps, as plain dicts."""
+    if kind not in ALL_KINDS:
+        raise AlignpipeError(f"unknown default data kind {kind!r}; choose one of {', '.join(ALL_KINDS)}")
+    if split not in SPLITS:
+        raise AlignpipeError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if n is not None and n < 0:
+        raise AlignpipeError(f"n must be a non-negative number of rows, got {n}")
+    if kind != "text":
+        return make_rows(kind, split, seed, n)
+    train, test = split_corpus(build_corpus(TEXT_MIN_CHARS))
+    docs = split_documents(train if split == "train" else test)
+    return [{"text": doc} for doc in docs[:n]]
+
+
+def load_default(kind: str, split: str = "train", seed: int = 0, n: int | None = None) -> datasets.Dataset:
+    """A default data set: `kind` in ALL_KINDS, `split` "train" or "test", the first `n` rows
+    (default: the sizes in the module docstring; every document for "text")."""
+    import datasets
+
+    return datasets.Dataset.from_list(default_rows(kind, split, seed, n))
