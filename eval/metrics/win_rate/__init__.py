@@ -1,0 +1,1 @@
+"""The `win_rate` evaluate module (a package only so that it ships in the wheel)."""
