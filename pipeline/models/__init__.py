@@ -1,5 +1,9 @@
 """Model definitions. `register()` makes MiniGPT known to the Transformers Auto classes."""
 
+import importlib.abc
+import importlib.util
+import sys
+
 _registered = False
 
 
@@ -7,6 +11,7 @@ def register() -> None:
     global _registered
     if _registered:
         return
+    _registered = True
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
     from pipeline.models.minigpt import (
@@ -20,4 +25,30 @@ def register() -> None:
     AutoModel.register(MiniGPTConfig, MiniGPTModel, exist_ok=True)
     AutoModelForCausalLM.register(MiniGPTConfig, MiniGPTForCausalLM, exist_ok=True)
     AutoModelForSequenceClassification.register(MiniGPTConfig, MiniGPTForSequenceClassification, exist_ok=True)
-    _registered = True
+
+
+class _AfterTransformers(importlib.abc.MetaPathFinder):
+    """Runs `register()` right after the `transformers` package finishes importing."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "transformers":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_register(module):
+            exec_module(module)
+            register()
+
+        spec.loader.exec_module = exec_then_register
+        return spec
+
+
+def register_when_transformers_loads() -> None:
+    if "transformers" in sys.modules:
+        register()
+    elif not any(isinstance(f, _AfterTransformers) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterTransformers())
