@@ -35,9 +35,12 @@ def _wrap(tok: Tokenizer, max_len: int | None) -> PreTrainedTokenizerFast:
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int = 8192, max_len: int | None = None) -> PreTrainedTokenizerFast:
-    """Byte-level BPE, GPT-2 style: every byte is in the alphabet, so no text is unknown."""
+    """Byte-level BPE, GPT-2 style (every byte is in the alphabet, so no text is unknown), with digits split
+    one per token as Llama and Qwen do: numbers never merge, which makes arithmetic learnable."""
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

@@ -28,19 +28,30 @@ def register() -> None:
 
 
 class _AfterTransformers(importlib.abc.MetaPathFinder):
-    """Runs `register()` right after the `transformers` package finishes importing."""
+    """Runs `register()` right after the `transformers` package finishes importing.
+
+    Availability checks (`importlib.util.find_spec("transformers")`, as accelerate and TRL do) also ask
+    this finder; only the import that executes the module registers, and then the finder removes itself.
+    """
+
+    _busy = False
 
     def find_spec(self, name, path=None, target=None):
-        if name != "transformers":
+        if name != "transformers" or self._busy:
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None:
+        self._busy = True
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._busy = False
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         exec_module = spec.loader.exec_module
 
         def exec_then_register(module):
             exec_module(module)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
             register()
 
         spec.loader.exec_module = exec_then_register

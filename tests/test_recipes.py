@@ -1,0 +1,116 @@
+"""Every recipe parses, and every GPU recipe runs 2 steps with its model swapped for a tiny locally built model of
+the same architecture and its Hub data swapped for local rows of the same format (the Hub is unreachable here)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, write_jsonl
+from transformers import TrainingArguments
+from trl import DPOConfig, RewardConfig, SFTConfig
+
+from pipeline import dpo, reward, sft
+from pipeline.configs import DataArguments, ModelConfig, parse_stage_args
+from pipeline.dpo import DPOArguments
+from pipeline.pretrain import PretrainArguments
+
+RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if p.parent.name != "tiny")
+STAGES = {"sft": (DataArguments, SFTConfig, sft.main), "reward": (DataArguments, RewardConfig, reward.main),
+          "dpo": (DPOArguments, DPOConfig, dpo.main)}
+# recipe folder -> the architecture of its model family, built tiny from a config
+FAMILIES = {"qwen2.5-0.5b": "qwen2", "hh-rlhf": "qwen2"}
+GPU_RECIPES = [p for p in RECIPES if p.parent.name in FAMILIES]
+
+
+def stage_of(path: Path) -> str:
+    if path.name == "pipeline.yaml":
+        return "pipeline"
+    if path.parent.name == "minigpt" and path.stem in ("pretrain", "shakespeare_char"):
+        return "pretrain"
+    return path.stem.split("_")[0]
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(ROOT / "recipes")))
+def test_recipe_parses(path, tmp_path):
+    stage = stage_of(path)
+    if stage == "pipeline":
+        assert isinstance(yaml.safe_load(path.read_text())["stages"], list)
+        return
+    if stage == "ppo":
+        from trl.experimental.ppo import PPOConfig
+
+        from pipeline.ppo import PPOArguments
+
+        types = (PPOArguments, PPOConfig, ModelConfig)
+    elif stage == "pretrain":
+        types = (PretrainArguments, TrainingArguments, ModelConfig)
+    else:
+        types = (STAGES[stage][0], STAGES[stage][1], ModelConfig)
+    script, training, model = parse_stage_args(types, ["--config", str(path), "--output_dir", str(tmp_path)])
+    assert training.output_dir == str(tmp_path)
+    assert not training.bf16 or __import__("torch").cuda.is_available()  # CPU: bf16 switched off by the parser
+    assert script.dataset_name or script.dataset_mixture
+
+
+def tiny_family_model(family: str, tokenizer, out: Path) -> Path:
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    assert family == "qwen2"
+    torch.manual_seed(0)
+    cfg = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                      tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+                      eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
+    Qwen2ForCausalLM(cfg).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def local_rows(hub_id: str, tmp: Path, shared: Path) -> Path:
+    """Rows in the format of the Hub data set a recipe names."""
+    q = [("What is 2 plus 3?", "5", "6"), ("Name a colour.", "Red.", "Seven."), ("Say hi.", "Hi!", "No.")] * 6
+    if hub_id == "HuggingFaceH4/ultrachat_200k":
+        rows = [{"prompt": p, "prompt_id": str(i), "messages": [{"role": "user", "content": p},
+                                                                 {"role": "assistant", "content": c}]}
+                for i, (p, c, _) in enumerate(q)]
+    elif hub_id == "trl-lib/ultrafeedback_binarized":
+        rows = [{"chosen": [{"role": "user", "content": p}, {"role": "assistant", "content": c}],
+                 "rejected": [{"role": "user", "content": p}, {"role": "assistant", "content": r}],
+                 "score_chosen": 8.0, "score_rejected": 3.0} for p, c, r in q]
+    elif hub_id == "Anthropic/hh-rlhf":
+        hh = shared / "hh-rlhf-harmless" / "dev.jsonl"
+        if hh.is_file():
+            rows = [json.loads(line) for line in hh.open()][:18]
+        else:
+            rows = [{"chosen": f"\n\nHuman: {p}\n\nAssistant: {c}", "rejected": f"\n\nHuman: {p}\n\nAssistant: {r}"}
+                    for p, c, r in q]
+    else:
+        raise AssertionError(f"no local stand-in for {hub_id}: add one here")
+    return write_jsonl(tmp / f"{hub_id.replace('/', '_')}.jsonl", rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", GPU_RECIPES, ids=lambda p: str(p.relative_to(ROOT / "recipes")))
+def test_gpu_recipe_runs_two_steps_on_a_tiny_model(path, tmp_path, tiny_tokenizer):
+    from conftest import SHARED_DATA
+
+    recipe = yaml.safe_load(path.read_text())
+    for entry in recipe["dataset_mixture"]["datasets"]:
+        entry["id"] = str(local_rows(entry["id"], tmp_path, SHARED_DATA))
+        entry.pop("test_split", None)
+    recipe["dataset_mixture"]["test_split_size"] = 4
+    model = tiny_family_model(FAMILIES[path.parent.name], tiny_tokenizer, tmp_path / "tiny")
+    recipe.update(model_name_or_path=str(model), output_dir=str(tmp_path / "out"), max_steps=2,
+                  per_device_train_batch_size=2, per_device_eval_batch_size=2, gradient_accumulation_steps=1,
+                  max_length=min(recipe.get("max_length", 128), 256), save_strategy="no", eval_strategy="no",
+                  logging_steps=1, dtype="float32")
+    tmp_recipe = tmp_path / path.name
+    tmp_recipe.write_text(yaml.safe_dump(recipe))
+    main = STAGES[stage_of(path)][2]
+    assert main(["--config", str(tmp_recipe)]) == 0
+    state = json.loads((tmp_path / "out" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    losses = [h["loss"] for h in state["log_history"] if "loss" in h]
+    assert losses and all(loss == loss for loss in losses)  # logged and finite
