@@ -1,0 +1,204 @@
+"""Generation and scoring helpers shared by every metric: prompts to token ids, batched generation,
+and log-probabilities of given continuations.
+
+- `render`: a conversation to text with the tokenizer's chat template (``add_generation_prompt`` for
+  prompts); a tokenizer without a template gets the message contents joined by blank lines (a base
+  model: good enough for perplexity-style scoring, poor for chat prompts).
+- `generate`: batched, left-padded generation with the KV cache (`model.generate`), prompts sorted
+  by length to waste little padding, a tqdm bar on a terminal. The settings are exactly
+  `GenerationSettings` (a fresh `GenerationConfig`, so nothing leaks from the checkpoint's own
+  generation config). A response stops at the first stop token: the tokenizer's eos and any eos ids
+  in the model's generation config.
+- `sequence_logprobs`: log p(continuation token | context, earlier continuation tokens) for pairs of
+  token-id lists, in batches (context left-padded, continuation right-padded, positions from the
+  attention mask so padding does not shift them).
+
+Assumed: the model has absolute or rotary positions up to `max_positions(model)` (the config's
+``max_position_embeddings``); longer inputs are refused (generation) or cut from the left (scoring).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+from transformers import GenerationConfig
+from trl.trainer.utils import selective_log_softmax
+
+from pipeline.errors import AlignpipeError
+
+
+@dataclass
+class GenerationSettings:
+    """How responses are generated (a suite's ``generation`` section)."""
+
+    greedy: bool = True
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    max_new_tokens: int = 64
+    batch_size: int = 16
+
+    def __post_init__(self):
+        checks = [
+            ("temperature", self.temperature > 0, "must be > 0"),
+            ("top_k", self.top_k >= 0, "must be >= 0 (0 = off)"),
+            ("top_p", 0 < self.top_p <= 1, "must be in (0, 1]"),
+            ("repetition_penalty", self.repetition_penalty > 0, "must be > 0 (1 = off)"),
+            ("max_new_tokens", self.max_new_tokens >= 1, "must be >= 1"),
+            ("batch_size", self.batch_size >= 1, "must be >= 1"),
+        ]
+        for name, ok, msg in checks:
+            if not ok:
+                raise AlignpipeError(f"generation.{name} {msg}, got {getattr(self, name)!r}")
+
+    def generation_config(self, eos_token_ids: list[int], pad_token_id: int) -> GenerationConfig:
+        kw = {"max_new_tokens": self.max_new_tokens, "repetition_penalty": self.repetition_penalty,
+              "eos_token_id": eos_token_ids, "pad_token_id": pad_token_id, "use_cache": True}
+        if self.greedy:
+            return GenerationConfig(do_sample=False, **kw)
+        return GenerationConfig(do_sample=True, temperature=self.temperature, top_k=self.top_k,
+                                top_p=self.top_p, **kw)
+
+
+@dataclass
+class Generation:
+    """One response: its tokens (the stop token included when it ended with one) and decoded text."""
+
+    prompt_ids: list[int]
+    token_ids: list[int]
+    text: str
+    ended_with_eos: bool
+    hit_max_new_tokens: bool
+
+
+def max_positions(model) -> int | None:
+    return getattr(model.config, "max_position_embeddings", None)
+
+
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def render(tokenizer, messages: list[dict], add_generation_prompt: bool) -> str:
+    """A conversation as the text the model sees (chat template, else contents joined by blank lines)."""
+    if tokenizer.chat_template:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    text = "\n\n".join(m["content"] for m in messages)
+    return text + "\n\n" if add_generation_prompt else text
+
+
+def encode(tokenizer, text: str) -> list[int]:
+    """Token ids of already-rendered text (the template wrote any special tokens)."""
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def prompt_ids(tokenizer, conversations: list[list[dict]]) -> list[list[int]]:
+    """Token ids of each prompt, rendered with the generation prompt."""
+    return [encode(tokenizer, render(tokenizer, c, add_generation_prompt=True)) for c in conversations]
+
+
+def stop_token_ids(model, tokenizer) -> list[int]:
+    ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for i in configured if isinstance(configured, list) else [configured]:
+        if i is not None and i not in ids:
+            ids.append(int(i))
+    if not ids:
+        raise AlignpipeError("the tokenizer has no eos token, so responses cannot be told to stop")
+    return ids
+
+
+def pad_id(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def progress(total: int, desc: str):
+    return tqdm(total=total, desc=desc, unit="seq", disable=None, leave=False)
+
+
+@torch.no_grad()
+def generate(model, tokenizer, prompts: list[list[int]], settings: GenerationSettings, *,
+             seed: int = 0, desc: str = "generating") -> list[Generation]:
+    """Responses to `prompts` (token ids), in the order given."""
+    stops, pad = stop_token_ids(model, tokenizer), pad_id(tokenizer)
+    config = settings.generation_config(stops, pad)
+    limit, device = max_positions(model), model_device(model)
+    longest = max((len(p) for p in prompts), default=0)
+    if limit is not None and longest + settings.max_new_tokens > limit:
+        raise AlignpipeError(f"a prompt of {longest} tokens plus max_new_tokens={settings.max_new_tokens} exceeds "
+                             f"the model's context of {limit} tokens; lower generation.max_new_tokens")
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    out: list[Generation | None] = [None] * len(prompts)
+    was_training = model.training
+    model.eval()
+    torch.manual_seed(seed)
+    with progress(len(prompts), desc) as bar:
+        for start in range(0, len(order), settings.batch_size):
+            idx = order[start : start + settings.batch_size]
+            width = max(len(prompts[i]) for i in idx)
+            ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in idx], device=device)
+            mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in idx],
+                                device=device)
+            new = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)[:, width:]
+            for i, row in zip(idx, new.tolist()):
+                end = next((k for k, t in enumerate(row) if t in stops), None)
+                tokens = row if end is None else row[: end + 1]
+                text = tokenizer.decode(tokens if end is None else tokens[:-1], skip_special_tokens=True)
+                out[i] = Generation(prompts[i], tokens, text, end is not None,
+                                    end is None and len(tokens) >= settings.max_new_tokens)
+            bar.update(len(idx))
+    model.train(was_training)
+    return out  # type: ignore[return-value]
+
+
+@torch.no_grad()
+def sequence_logprobs(model, contexts: list[list[int]], continuations: list[list[int]], pad_token_id: int,
+                      *, batch_size: int = 8, desc: str = "scoring") -> list[torch.Tensor]:
+    """Per-token log-probabilities of each continuation given its context (log-softmax in float32, as
+    TRL computes them, returned as float64 CPU tensors for summing).
+
+    Every context must hold at least one token (the first continuation token is predicted from the
+    context's last). A pair longer than the model's context loses tokens from the left of its context.
+    """
+    if len(contexts) != len(continuations):
+        raise ValueError(f"{len(contexts)} contexts but {len(continuations)} continuations")
+    limit, device = max_positions(model), model_device(model)
+    pairs = []
+    for ctx, cont in zip(contexts, continuations):
+        if not ctx:
+            raise ValueError("a context must hold at least one token")
+        if limit is not None and len(ctx) + len(cont) > limit:
+            keep = limit - len(cont)
+            if keep < 1:
+                raise AlignpipeError(f"a continuation of {len(cont)} tokens does not fit the model's "
+                                     f"context of {limit} tokens")
+            ctx = ctx[-keep:]
+        pairs.append((ctx, cont))
+    order = sorted(range(len(pairs)), key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))
+    out: list[torch.Tensor | None] = [None] * len(pairs)
+    was_training = model.training
+    model.eval()
+    with progress(len(pairs), desc) as bar:
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            P = max(len(pairs[i][0]) for i in idx)
+            R = max(len(pairs[i][1]) for i in idx)
+            ids, mask = [], []
+            for i in idx:
+                ctx, cont = pairs[i]
+                ids.append([pad_token_id] * (P - len(ctx)) + ctx + cont + [pad_token_id] * (R - len(cont)))
+                mask.append([0] * (P - len(ctx)) + [1] * (len(ctx) + len(cont)) + [0] * (R - len(cont)))
+            ids_t = torch.tensor(ids, device=device)
+            mask_t = torch.tensor(mask, device=device)
+            positions = (mask_t.cumsum(-1) - 1).clamp(min=0)
+            logits = model(input_ids=ids_t, attention_mask=mask_t, position_ids=positions).logits
+            logits = logits[:, P - 1 : P + R - 1].float()  # the positions that predict the continuation
+            logp = selective_log_softmax(logits, ids_t[:, P:]).double().cpu()
+            for row, i in enumerate(idx):
+                out[i] = logp[row, : len(pairs[i][1])]
+            bar.update(len(idx))
+    model.train(was_training)
+    return out  # type: ignore[return-value]

@@ -1,0 +1,488 @@
+"""Reports: one evaluation's (written by `alignpipe eval`), and one across a whole run.
+
+    alignpipe report RUN_DIR [--output DIR]        # default DIR: RUN_DIR/report
+
+The run report reads what the stages and `alignpipe eval` left in a run directory:
+
+    RUN_DIR/manifest.json              stages, status, timings (shown when present)
+    RUN_DIR/<stage>/run_record.json    the stage's config and metrics (PPO's heldout/* and kl_bound)
+    RUN_DIR/<stage>/trainer_state.json log_history: the training curves
+    RUN_DIR/eval/<stage>/eval.json     `alignpipe eval` of that stage's model (eval.schema)
+
+and writes DIR/report.md (PNG files linked), DIR/report.html (self-contained: PNGs embedded) and the
+PNGs: a table of every model against every metric (best value per column highlighted, deltas
+against SFT; length that grew more than the verbosity threshold over SFT's marked), the verbosity
+warnings, PPO's held-out comparison, the training curves of each stage, each model's length
+histogram against its reference, and reward score against length for all models. Anything missing
+is left out; an empty run directory is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eval import plots
+from eval.render import Cell, Doc, fmt
+from eval.schema import HIGHER, LOWER, NEUTRAL, digits, direction, label, read_eval
+from eval.verbosity import DEFAULT_MARGIN, DEFAULT_MAX_RATIO, verbosity_warning
+from pipeline.errors import AlignpipeError
+
+STAGE_ORDER = ("pretrain", "sft", "reward", "ppo", "dpo")
+BASELINE = "sft"
+
+# --------------------------------------------------------------------------- one evaluation
+
+
+def _pct(value) -> str:
+    return fmt(value, 1) if value is not None else "–"
+
+
+def _model_line(info: dict | None) -> str:
+    if not info:
+        return "–"
+    size = f"{info['parameters'] / 1e6:.2f}M parameters" if info.get("parameters") else ""
+    base = f", adapter on {info['base_model']}" if info.get("base_model") else ""
+    return f"`{info['path']}` ({info.get('architecture')}, {size}{base})"
+
+
+def write_eval_report(out_dir: Path, data: dict) -> dict[str, str]:
+    """report.md, report.html and the plots of one eval.json's content; returns {name: file name}."""
+    files: dict[str, str] = {}
+    m, per = data["metrics"], data.get("per_sample", {})
+    doc = Doc(f"Evaluation of {data['model']['path'] if data.get('model') else data['reward_model']['path']}")
+    doc.para(f"Model: {_model_line(data.get('model'))}")
+    doc.para(f"Reference: {_model_line(data.get('ref'))}" + (f" ({data['ref_source']})" if data.get("ref_source") else ""))
+    doc.para(f"Reward model: {_model_line(data.get('reward_model'))}")
+    doc.para(f"Suite: `{data['suite']['name']}`, seed {data['seed']}, device {data['device']}, "
+             f"created {data['created']}.")
+    doc.warnings(data.get("warnings", []))
+
+    summary = data.get("summary", {})
+    if summary:
+        doc.heading("Summary")
+        doc.table(["metric", "value"], [[label(k), fmt(v, digits(k))] for k, v in summary.items()])
+
+    if "perplexity" in m:
+        p = m["perplexity"]
+        doc.heading("Held-out perplexity")
+        doc.para(f"Source: {p['source']}; {p['documents']} documents, {p['tokens']} predicted tokens, "
+                 f"window {p['window']} tokens.")
+        doc.table(["perplexity", "NLL / token", "bits / byte"],
+                  [[fmt(p["perplexity"]), fmt(p["nll_per_token"]), fmt(p["bits_per_byte"])]])
+
+    if "task_accuracy" in m:
+        t = m["task_accuracy"]
+        doc.heading("Held-out task accuracy")
+        doc.para(f"Source: {t['source']}; responses graded with `check_answer`.")
+        has_ref = "ref_accuracy" in t
+        headers = ["task", "n", "model"] + (["reference"] if has_ref else [])
+        rows = [[task, str(v["n"]), fmt(v["accuracy"])] + ([fmt(t["ref_per_task"][task]["accuracy"])] if has_ref else [])
+                for task, v in t["per_task"].items()]
+        rows.append([Cell("all", best=True), str(t["n"]), Cell(fmt(t["accuracy"]), best=True)]
+                    + ([Cell(fmt(t["ref_accuracy"]), best=True)] if has_ref else []))
+        doc.table(headers, rows)
+
+    if m.get("multiple_choice"):
+        doc.heading("Multiple choice (log-likelihood)")
+        doc.table(["benchmark", "n", "acc", "acc_norm", "chat", "source"],
+                  [[name, str(v["n"]), fmt(v["acc"]), fmt(v["acc_norm"]), fmt(v["chat"]), v["source"]]
+                   for name, v in m["multiple_choice"].items()])
+
+    if m.get("harness"):
+        doc.heading("lm-evaluation-harness")
+        doc.table(["task", "metric", "value"],
+                  [[task, metric, fmt(value)] for task, values in m["harness"].items() for metric, value in values.items()])
+
+    if "reward_accuracy" in m:
+        r = m["reward_accuracy"]
+        doc.heading("Reward model: pairwise accuracy")
+        doc.para(f"Source: {r['source']}. A tie counts one half.")
+        doc.table(["accuracy", "mean margin", "ties", "pairs"],
+                  [[fmt(r["accuracy"]), fmt(r["mean_margin"]), str(r["ties"]), str(r["n"])]])
+
+    if "win_rate" in m:
+        w = m["win_rate"]
+        doc.heading("Win rate against the reference (judged by the reward model)")
+        doc.para(f"Judgments in AlpacaEval format: `{w['judgments_file']}` (output_1 = reference, output_2 = model).")
+        doc.table(["win rate (%)", "standard error", "LC win rate (%)", "wins", "losses", "ties", "pairs",
+                   "mean score model", "mean score ref"],
+                  [[_pct(w["win_rate"]), _pct(w["standard_error"]), _pct(w["lc_win_rate"]), str(w["n_wins"]),
+                    str(w["n_wins_base"]), str(w["n_draws"]), str(w["n_total"]), fmt(w["mean_reward_model"]),
+                    fmt(w["mean_reward_ref"])]])
+
+    if "verbosity" in m:
+        _verbosity_section(doc, m["verbosity"])
+        if per.get("model_tokens"):
+            path = plots.length_histogram(out_dir / "length_hist.png", per["model_tokens"], per.get("ref_tokens"),
+                                          title="response lengths: model vs reference")
+            files["length_hist"] = path.name
+            doc.image(path, "Response lengths (tokens), model vs reference")
+        if per.get("model_reward"):
+            series = {"model": (per["model_tokens"], per["model_reward"])}
+            if per.get("ref_reward"):
+                series["reference"] = (per["ref_tokens"], per["ref_reward"])
+            path = plots.reward_scatter(out_dir / "reward_vs_length.png", series)
+            files["reward_vs_length"] = path.name
+            doc.image(path, "Reward-model score vs response length (tokens)")
+
+    if "kl" in m:
+        k = m["kl"]
+        doc.heading("KL(model ‖ reference)")
+        doc.para("Monte-Carlo estimate on held-out prompts: responses sampled from the model at temperature 1; "
+                 "per response, the sum over its tokens of log p_model − log p_ref.")
+        doc.table(["KL (nats / response)", "standard error", "KL per token", "samples", "mean tokens"],
+                  [[fmt(k["kl"]), fmt(k["standard_error"]), fmt(k["kl_per_token"]), str(k["n_samples"]),
+                    fmt(k["mean_response_tokens"])]])
+
+    if data.get("files", {}).get("samples"):
+        _examples(doc, out_dir / data["files"]["samples"])
+
+    if data.get("skipped"):
+        doc.heading("Skipped")
+        doc.table(["section", "reason"], [[k, v] for k, v in data["skipped"].items()])
+    doc.heading("Settings")
+    doc.table(["generation setting", "value"], [[k, fmt(v) if not isinstance(v, str) else v]
+                                                 for k, v in data["generation"].items()])
+    doc.table(["section", "seconds"], [[k, fmt(v, 2)] for k, v in data.get("timings_s", {}).items()])
+    md, page = doc.write(out_dir)
+    files.update({"report_md": md.name, "report_html": page.name})
+    return files
+
+
+def _verbosity_section(doc: Doc, v: dict) -> None:
+    doc.heading("Verbosity and length")
+    doc.para(f"Tokens are counted with {v['tokens_counted_with']}; words split on whitespace.")
+    sides = [("model", v["model"])] + ([("reference", v["ref"])] if v.get("ref") else [])
+    rows = []
+    for unit in ("tokens", "words", "chars"):
+        for stat in ("mean", "median", "p90"):
+            rows.append([f"{unit}: {stat}"] + [fmt(s["length"][unit][stat], 1) for _, s in sides])
+    rows += [
+        ["ended with eos"] + [fmt(s["stop"]["eos"]) for _, s in sides],
+        ["hit max_new_tokens"] + [fmt(s["stop"]["max_new_tokens"]) for _, s in sides],
+        ["distinct-1"] + [fmt(s["distinct_1"]) for _, s in sides],
+        ["distinct-2"] + [fmt(s["distinct_2"]) for _, s in sides],
+        ["repeated 4-gram share"] + [fmt(s["repeated_4gram_share"]) for _, s in sides],
+        ["Spearman(reward, length)"] + [fmt(s["reward_length_spearman"]) for _, s in sides],
+    ]
+    doc.table(["statistic"] + [name for name, _ in sides], rows)
+    if v.get("length_ratio"):
+        r = v["length_ratio"]
+        doc.table(["length ratio model / reference", "chars", "words", "tokens"],
+                  [["mean length ratio", fmt(r["chars"]), fmt(r["words"]), fmt(r["tokens"])]])
+
+
+def _examples(doc: Doc, path: Path, n: int = 5) -> None:
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()[:n]
+    if not lines:
+        return
+    doc.heading("Examples")
+    for line in lines:
+        s = json.loads(line)
+        text = f"PROMPT: {s['prompt']}\nMODEL: {s['model']!r}"
+        if "ref" in s:
+            text += f"\nREFERENCE: {s['ref']!r}"
+        if s.get("answer") is not None:
+            text += f"\nANSWER: {s['answer']}"
+        doc.pre(text)
+
+
+# --------------------------------------------------------------------------- a run
+
+
+@dataclass
+class Stage:
+    name: str
+    dir: Path
+    record: dict | None = None
+    log_history: list[dict] = field(default_factory=list)
+    eval: dict | None = None
+    eval_dir: Path | None = None
+
+    @property
+    def values(self) -> dict:
+        return dict(self.eval.get("summary", {})) if self.eval else {}
+
+
+def _read_json(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise AlignpipeError(f"{path}: cannot read it as JSON ({e})") from None
+
+
+def _stage_key(name: str) -> tuple:
+    return (STAGE_ORDER.index(name), "") if name in STAGE_ORDER else (len(STAGE_ORDER), name)
+
+
+def collect(run_dir: Path) -> list[Stage]:
+    """The stages of a run directory with whatever each left behind, in pipeline order."""
+    if not run_dir.is_dir():
+        raise AlignpipeError(f"run directory {run_dir} does not exist")
+    names = set()
+    for d in run_dir.iterdir():
+        if d.is_dir() and d.name not in ("eval", "report") and not d.name.startswith(".") and any(
+                (d / f).is_file() for f in ("run_record.json", "trainer_state.json", "config.json",
+                                            "adapter_config.json")):
+            names.add(d.name)
+    eval_root = run_dir / "eval"
+    if eval_root.is_dir():
+        names |= {d.name for d in eval_root.iterdir() if (d / "eval.json").is_file()}
+    stages = []
+    for name in sorted(names, key=_stage_key):
+        stage = Stage(name, run_dir / name, record=_read_json(run_dir / name / "run_record.json"))
+        state = _read_json(run_dir / name / "trainer_state.json")
+        stage.log_history = (state or {}).get("log_history", [])
+        if (eval_root / name / "eval.json").is_file():
+            stage.eval_dir = eval_root / name
+            stage.eval = read_eval(stage.eval_dir / "eval.json")
+        stages.append(stage)
+    if not stages:
+        raise AlignpipeError(f"{run_dir} holds no stage outputs (RUN_DIR/<stage>/run_record.json, trainer_state.json) "
+                             "and no evaluations (RUN_DIR/eval/<stage>/eval.json)")
+    return stages
+
+
+def _same_path(a: str | None, b: Path) -> bool:
+    if not a:
+        return False
+    try:
+        return Path(a).resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def metric_table(stages: list[Stage]) -> tuple[list[str], dict[str, dict[str, tuple[float, str]]]]:
+    """(columns, {stage: {column: (value, note)}}): every model against every metric.
+
+    A reward-model accuracy belongs to the reward model's row (an eval of a policy that was judged by
+    RUN_DIR/reward reports it there), or comes from the reward stage's run record when no eval has it.
+    """
+    table: dict[str, dict[str, tuple[float, str]]] = {s.name: {} for s in stages}
+    by_dir = {s.name: s.dir for s in stages}
+    for s in stages:
+        for key, value in s.values.items():
+            if key == "reward_accuracy":
+                owner = next((n for n, d in by_dir.items() if _same_path(s.eval["reward_model"]["path"], d)), s.name)
+                if s.eval.get("model") is not None and owner == s.name:
+                    continue  # a policy's eval: the accuracy is its judge's, whose stage is not in this run
+                table[owner].setdefault(key, (value, ""))
+            elif key not in ("win_rate_se",):
+                table[s.name][key] = (value, "")
+        if s.record and s.name == "reward" and "reward_accuracy" not in table[s.name]:
+            acc = s.record.get("metrics", {}).get("eval_accuracy")
+            if isinstance(acc, (int, float)):
+                table[s.name]["reward_accuracy"] = (float(acc), "training eval")
+    preferred = ["perplexity", "bits_per_byte", "task_accuracy", "reward_accuracy", "win_rate", "lc_win_rate",
+                 "kl", "mean_tokens", "ref_mean_tokens", "length_ratio", "eos_share", "distinct_2",
+                 "repeated_4gram_share"]
+    present = {k for row in table.values() for k in row}
+    columns = [c for c in preferred if c in present]
+    columns += sorted(k for k in present if k.startswith("mc/"))
+    columns += sorted(k for k in present if k.startswith("harness/"))
+    columns += sorted(k for k in present if k not in columns)
+    return columns, table
+
+
+def metric_cells(stages: list[Stage], columns: list[str], table: dict) -> list[list[str | Cell]]:
+    """One row per metric, one column per model: best value per row marked, notes give deltas vs SFT."""
+    base = table.get(BASELINE, {})
+    rows = []
+    for col in columns:
+        values = [table[s.name][col][0] for s in stages if col in table[s.name]
+                  and table[s.name][col][0] is not None and not math.isnan(table[s.name][col][0])]
+        best = None
+        if len(set(values)) >= 2 and direction(col) in (HIGHER, LOWER):
+            best = max(values) if direction(col) == HIGHER else min(values)
+        row: list[str | Cell] = [label(col) + {HIGHER: " ↑", LOWER: " ↓"}.get(direction(col), "")]
+        for s in stages:
+            if col not in table[s.name] or table[s.name][col][0] is None:
+                row.append("–")
+                continue
+            value, note = table[s.name][col]
+            cell = Cell(fmt(value, digits(col)), best=best is not None and value == best, note=note)
+            if s.name != BASELINE and col in base and base[col][0] is not None and not note:
+                delta = value - base[col][0]
+                cell.note = f"{delta:+.3g} vs SFT"
+                d = direction(col)
+                if d != NEUTRAL and delta != 0:
+                    cell.tone = "good" if (delta > 0) == (d == HIGHER) else "bad"
+                if col == "mean_tokens" and base[col][0] > 0 and value / base[col][0] > DEFAULT_MAX_RATIO:
+                    cell.tone, cell.note = "bad", f"{value / base[col][0]:.2f}x SFT: length crept up"
+            row.append(cell)
+        rows.append(row)
+    return rows
+
+
+def length_warnings(stages: list[Stage]) -> list[str]:
+    """Stages whose responses grew well beyond SFT's without a higher length-controlled win rate.
+
+    Stages evaluated against the SFT model itself are left out: their eval.json already holds the check.
+    """
+    base = next((s for s in stages if s.name == BASELINE and s.eval), None)
+    if base is None or "mean_tokens" not in base.values:
+        return []
+    out = []
+    for s in stages:
+        if s is base or "mean_tokens" not in s.values or not base.values["mean_tokens"]:
+            continue
+        if s.eval.get("ref") and _same_path(s.eval["ref"]["path"], base.dir):
+            continue
+        ratio = s.values["mean_tokens"] / base.values["mean_tokens"]
+        lc = s.values.get("lc_win_rate")
+        if lc is not None:
+            text = verbosity_warning(ratio, lc, max_ratio=DEFAULT_MAX_RATIO, margin=DEFAULT_MARGIN)
+            if text:
+                out.append(f"{s.name} vs SFT (mean tokens): {text}")
+        elif ratio > DEFAULT_MAX_RATIO:
+            out.append(f"{s.name}: responses are {ratio:.2f}x SFT's mean length in tokens, and there is no "
+                       f"length-controlled win rate to tell whether that bought quality")
+    return out
+
+
+def _manifest_rows(manifest: dict) -> list[list[str]]:
+    stages = manifest.get("stages", [])
+    if isinstance(stages, dict):
+        stages = [{"name": k, **(v if isinstance(v, dict) else {"status": v})} for k, v in stages.items()]
+    rows = []
+    for st in stages if isinstance(stages, list) else []:
+        if not isinstance(st, dict):
+            continue
+        name = st.get("name") or st.get("stage") or "?"
+        seconds = next((st[k] for k in ("duration_s", "seconds", "elapsed_s", "duration") if k in st), None)
+        rows.append([str(name), str(st.get("status", "–")), fmt(seconds, 1) if isinstance(seconds, (int, float))
+                     else "–"])
+    return rows
+
+
+def _ppo_section(doc: Doc, stage: Stage) -> None:
+    metrics = (stage.record or {}).get("metrics", {})
+    pairs = [(label_, f"heldout/{k}_ppo", f"heldout/{k}_sft") for label_, k in
+             (("reward-model score", "score"), ("task accuracy", "accuracy"), ("length (tokens)", "length"))]
+    rows = []
+    for name, kp, ks in pairs:
+        if kp in metrics:
+            p, s = metrics[kp], metrics.get(ks)
+            delta = p - s if isinstance(p, (int, float)) and isinstance(s, (int, float)) else None
+            rows.append([name, fmt(p), fmt(s), f"{delta:+.3g}" if delta is not None else "–"])
+    extra = [[k, fmt(metrics[k])] for k in ("heldout/kl", "kl_bound", "kl_within_bound", "heldout/prompts")
+             if k in metrics]
+    if not rows and not extra:
+        return
+    doc.heading(f"PPO on held-out prompts ({stage.name}/run_record.json)")
+    if rows:
+        doc.table(["metric", "PPO policy", "SFT reference", "Δ"], rows)
+    if extra:
+        doc.table(["KL check", "value"], extra)
+    if metrics.get("kl_within_bound") is False:
+        text = (f"{stage.name}: held-out KL {fmt(metrics.get('heldout/kl'))} exceeds kl_bound "
+                f"{fmt(metrics.get('kl_bound'))}: the policy drifted far from the reference")
+        doc.warnings([text])
+
+
+def build_run_report(run_dir: Path, out_dir: Path) -> Path:
+    """Write the run report into `out_dir`; returns the path of report.html."""
+    stages = collect(run_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = Doc(f"Run report: {run_dir.resolve().name}")
+    doc.para(f"Run directory: `{run_dir.resolve()}`. Stages found: {', '.join(s.name for s in stages)}.")
+
+    manifest = _read_json(run_dir / "manifest.json")
+    if manifest:
+        rows = _manifest_rows(manifest)
+        if rows:
+            doc.heading("Stages")
+            doc.table(["stage", "status", "seconds"], rows)
+
+    warnings = length_warnings(stages)
+    for s in stages:
+        warnings += [f"{s.name}: {w}" for w in (s.eval or {}).get("warnings", [])]
+    if warnings:
+        doc.heading("Warnings")
+        doc.warnings(warnings)
+
+    columns, table = metric_table(stages)
+    if columns:
+        doc.heading("Models against metrics")
+        doc.para("One column per model. The best value of each metric is in bold green (↑ higher is better, "
+                 "↓ lower); notes give the change against SFT (green better, red worse), and a mean length more "
+                 f"than {DEFAULT_MAX_RATIO}x SFT's is flagged. Win rate, LC win rate, length ratio and KL are "
+                 "against each eval's reference.")
+        doc.table(["metric"] + [s.name for s in stages], metric_cells(stages, columns, table))
+        refs = [f"{s.name}: `{s.eval['ref']['path']}`" for s in stages if s.eval and s.eval.get("ref")]
+        if refs:
+            doc.para("References: " + "; ".join(refs) + ".")
+
+    for s in stages:
+        if s.name == "ppo" or (s.record and "heldout/kl" in s.record.get("metrics", {})):
+            _ppo_section(doc, s)
+
+    _records_section(doc, stages)
+
+    curves = []
+    for s in stages:
+        path = plots.training_curves(out_dir / f"curves_{s.name}.png", s.name, s.log_history)
+        if path:
+            curves.append((s.name, path))
+    if curves:
+        doc.heading("Training curves")
+        for name, path in curves:
+            doc.image(path, f"{name}: logged training metrics against step")
+
+    panels = {s.name: (s.eval["per_sample"]["model_tokens"], s.eval["per_sample"].get("ref_tokens"))
+              for s in stages if s.eval and s.eval.get("per_sample", {}).get("model_tokens")}
+    scatter = {s.name: (s.eval["per_sample"]["model_tokens"], s.eval["per_sample"]["model_reward"])
+               for s in stages if s.eval and s.eval.get("per_sample", {}).get("model_reward")}
+    if panels or scatter:
+        doc.heading("Response lengths")
+    if panels:
+        path = plots.length_histograms(out_dir / "length_hist.png", panels)
+        doc.image(path, "Response lengths (tokens) of each model against its reference")
+    if scatter:
+        path = plots.reward_scatter(out_dir / "reward_vs_length.png", scatter)
+        doc.image(path, "Reward-model score vs response length, all models")
+
+    evals = [s for s in stages if s.eval_dir is not None and (s.eval_dir / "report.html").is_file()]
+    if evals:
+        doc.heading("Per-model reports")
+        doc.table(["model", "report"], [[s.name, str((s.eval_dir / "report.html").resolve())] for s in evals])
+    _, page = doc.write(out_dir)
+    return page
+
+
+def _records_section(doc: Doc, stages: list[Stage]) -> None:
+    rows = []
+    for s in stages:
+        if not s.record and not s.log_history:
+            continue
+        metrics = (s.record or {}).get("metrics", {})
+        losses = [h["loss"] for h in s.log_history if isinstance(h.get("loss"), (int, float))]
+        rows.append([s.name, fmt((s.record or {}).get("duration_s"), 1),
+                     fmt(s.log_history[-1].get("step")) if s.log_history else "–",
+                     fmt(losses[0]) if losses else "–", fmt(losses[-1]) if losses else "–",
+                     fmt(metrics.get("eval_loss")), fmt(metrics.get("eval_accuracy"))])
+    if rows:
+        doc.heading("Training (run records)")
+        doc.para("Losses are each stage's own objective, so compare them within a stage, not across stages.")
+        doc.table(["stage", "seconds", "last step", "first loss", "last loss", "eval_loss", "eval_accuracy"], rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="alignpipe report",
+                                 description="One report across all stages of a run directory (tables, "
+                                 "training curves, length and reward plots, verbosity warnings).")
+    ap.add_argument("run_dir", help="the run directory (made by `alignpipe run`)")
+    ap.add_argument("--output", "-o", help="folder for report.md/html and plots (default: RUN_DIR/report)")
+    args = ap.parse_args(argv)
+    run_dir = Path(args.run_dir)
+    page = build_run_report(run_dir, Path(args.output) if args.output else run_dir / "report")
+    print(page.resolve())
+    return 0
