@@ -1,0 +1,20 @@
+"""Run every benchmark in turn (`make bench`). Each writes benchmarks/results/<name>.json; see benchmarks/README.md."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = ["minigpt_speed", "shakespeare_char", "dpo_memory", "ppo_rollout"]
+
+
+def main(argv=None) -> int:
+    names = (argv if argv is not None else sys.argv[1:]) or BENCHMARKS
+    for name in names:
+        print(f"== {name}", flush=True)
+        importlib.import_module(f"benchmarks.{name}").main([])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
