@@ -38,6 +38,10 @@ class DataArguments(ScriptArguments):
     test_split_size: float | None = field(
         default=0.05, metadata={"help": "Held-out fraction of a source that has no test split."}
     )
+    drop_long_rows: bool = field(
+        default=False,
+        metadata={"help": "Leave out rows longer than max_length (counted on stderr) instead of stopping."},
+    )
     max_eval_samples: int | None = field(default=None, metadata={"help": "Cap on held-out rows used for eval."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Cap on training rows (smoke tests)."})
 

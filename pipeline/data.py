@@ -49,6 +49,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -353,11 +354,13 @@ def _weighted(ds: Dataset, weight: Any, label: str, seed: int) -> Dataset:
 
 
 def load_mixture(mixture: Mapping[str, Any], kind: str, *, seed: int = 0, tokenizer=None,
-                 max_length: int | None = None, base_dir: str | Path | None = None) -> DatasetDict:
+                 max_length: int | None = None, base_dir: str | Path | None = None,
+                 drop_long: bool = False) -> DatasetDict:
     """The mixture's "train" and "test" rows, converted to TRL's format for `kind` and validated.
 
     `mixture` is the recipe's `dataset_mixture` dict (module docstring); its `seed` wins over `seed`.
-    With `tokenizer` and `max_length`, every row is also checked with `check_lengths`. Relative local
+    With `tokenizer` and `max_length`, every row is also checked with `check_lengths` (an error, or with
+    `drop_long` the long rows are left out and counted on stderr). Relative local
     paths are taken from `base_dir` (default: the working directory).
     """
     if kind not in KINDS:
@@ -370,9 +373,14 @@ def load_mixture(mixture: Mapping[str, Any], kind: str, *, seed: int = 0, tokeni
     sources = [load_source(entry, kind, seed=seed, base_dir=base_dir) for entry in entries]
     if tokenizer is not None and max_length is not None:
         for s in sources:
-            check_lengths(s.train, tokenizer, max_length, s.label)
+            n = len(s.train)
+            s.train = check_lengths(s.train, tokenizer, max_length, s.label, drop=drop_long)
             if s.test is not None:
-                check_lengths(s.test, tokenizer, max_length, s.test_label)
+                n += len(s.test)
+                s.test = check_lengths(s.test, tokenizer, max_length, s.test_label, drop=drop_long)
+            dropped = n - len(s.train) - (len(s.test) if s.test is not None else 0)
+            if dropped:
+                print(f"{s.label}: left out {dropped} rows longer than {max_length} tokens", file=sys.stderr)
     _harmonise(sources, kind)
 
     train_parts, test_parts, pool = [], [], []

@@ -49,7 +49,8 @@ def tokenizer_for(script_args: DataArguments, model_args, training_args, *, padd
 def data_for(script_args: DataArguments, training_args, kind: str, tokenizer, max_length: int | None = None):
     """Train/test splits in TRL's conversational format for `kind`, validated before any training."""
     mixture = mixture_from_args(script_args)
-    dd = load_mixture(mixture, kind, seed=training_args.seed, tokenizer=tokenizer, max_length=max_length)
+    dd = load_mixture(mixture, kind, seed=training_args.seed, tokenizer=tokenizer, max_length=max_length,
+                      drop_long=script_args.drop_long_rows)
     if script_args.max_train_samples:
         dd["train"] = dd["train"].select(range(min(script_args.max_train_samples, len(dd["train"]))))
     if script_args.max_eval_samples:

@@ -35,7 +35,7 @@ def stage_of(path: Path) -> str:
 def test_recipe_parses(path, tmp_path):
     stage = stage_of(path)
     if stage == "pipeline":
-        assert isinstance(yaml.safe_load(path.read_text())["stages"], list)
+        assert isinstance(yaml.safe_load(path.read_text())["stages"], dict)
         return
     if stage == "ppo":
         from trl.experimental.ppo import PPOConfig
@@ -60,7 +60,7 @@ def tiny_family_model(family: str, tokenizer, out: Path) -> Path:
     assert family == "qwen2"
     torch.manual_seed(0)
     cfg = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
                       tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
                       eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
     Qwen2ForCausalLM(cfg).save_pretrained(out)
@@ -82,7 +82,7 @@ def local_rows(hub_id: str, tmp: Path, shared: Path) -> Path:
     elif hub_id == "Anthropic/hh-rlhf":
         hh = shared / "hh-rlhf-harmless" / "dev.jsonl"
         if hh.is_file():
-            rows = [json.loads(line) for line in hh.open()][:18]
+            rows = [json.loads(line) for line in hh.open()][:40]
         else:
             rows = [{"chosen": f"\n\nHuman: {p}\n\nAssistant: {c}", "rejected": f"\n\nHuman: {p}\n\nAssistant: {r}"}
                     for p, c, r in q]
@@ -100,11 +100,12 @@ def test_gpu_recipe_runs_two_steps_on_a_tiny_model(path, tmp_path, tiny_tokenize
     for entry in recipe["dataset_mixture"]["datasets"]:
         entry["id"] = str(local_rows(entry["id"], tmp_path, SHARED_DATA))
         entry.pop("test_split", None)
+        entry["split"] = "train"
     recipe["dataset_mixture"]["test_split_size"] = 4
     model = tiny_family_model(FAMILIES[path.parent.name], tiny_tokenizer, tmp_path / "tiny")
     recipe.update(model_name_or_path=str(model), output_dir=str(tmp_path / "out"), max_steps=2,
                   per_device_train_batch_size=2, per_device_eval_batch_size=2, gradient_accumulation_steps=1,
-                  max_length=min(recipe.get("max_length", 128), 256), save_strategy="no", eval_strategy="no",
+                  save_strategy="no", eval_strategy="no",
                   logging_steps=1, dtype="float32")
     tmp_recipe = tmp_path / path.name
     tmp_recipe.write_text(yaml.safe_dump(recipe))
