@@ -40,7 +40,9 @@ from pipeline.tokenizer import train_tokenizer
 # recipes/minigpt/pretrain.yaml's MiniGPT (vocab 4096, block 128, 192 wide, 4 layers, 6 heads): 2.6M params
 FALLBACK_SHAPE = {"vocab_size": 4096, "d_model": 192, "n_layers": 4, "n_heads": 6, "max_seq": 128}
 PROMPT_LENGTH = 24
-OUT = Path(__file__).resolve().parent / "results" / "ppo_rollout.json"
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "recipes" / "minigpt" / "ppo.yaml"
+OUT = ROOT / "benchmarks" / "results" / "ppo_rollout.json"
 
 
 def model_config(recipe: dict):
@@ -128,7 +130,7 @@ def ppo_step_seconds(config, tokenizer, recipe: dict, steps: int) -> tuple[float
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.ppo_rollout",
                                  description=__doc__.split("\n\n")[0])
-    ap.add_argument("--recipe", default="recipes/minigpt/ppo.yaml")
+    ap.add_argument("--recipe", default=str(RECIPE))
     ap.add_argument("--steps", type=int, default=4, help="timed PPO steps (after one warm-up step)")
     ap.add_argument("--repeats", type=int, default=3, help="timed generate calls per setting")
     ap.add_argument("--batch-size", type=int, help="override the recipe's per_device_train_batch_size")

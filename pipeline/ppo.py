@@ -1,0 +1,436 @@
+"""RLHF with TRL's PPOTrainer: a policy learns to please a reward model without drifting from a reference.
+
+    alignpipe ppo --config recipes/minigpt/ppo.yaml [--key value ...]
+    python -m pipeline.ppo --config ...
+    accelerate launch pipeline/ppo.py --config ...
+
+Models come from the earlier stages (each a local path or a Hub id): the policy and the frozen
+reference from the SFT checkpoint (`model_name_or_path`; `ref_model_name_or_path` defaults to it),
+the reward model from `reward_model_path`, and the value model (trained alongside the policy) from
+`value_model_path`, by default the reward model. All must share one tokenizer; the stage compares
+the tokenizer saved with each model and their vocabulary sizes and names the one that differs.
+With LoRA (`use_peft`, optionally `load_in_4bit`) the reference is the base with the adapter disabled.
+
+Data: prompts (kind "prompt" of pipeline/data.py), rendered with the chat template and the
+generation cue and left-padded. Knobs are TRL's PPOConfig fields (kl_coef, cliprange, vf_coef,
+num_ppo_epochs, num_mini_batches, response_length, temperature, stop_token, missing_eos_penalty,
+whiten_rewards, total_episodes, ...). Besides TRL's per-step log (objective/scores, objective/kl,
+objective/entropy, policy/clipfrac_avg, loss/value_avg, ...) each step logs `val/response_length`
+and `val/eos_share`. At the end the held-out prompts are answered by the PPO policy and by the SFT
+(reference) policy; run_record.json gets their reward-model scores, task accuracies (rows with an
+`answer`), the policy's KL to the reference, and whether it is within `kl_bound`.
+
+Assumed: TRL 1.12 (the last release with PPOTrainer), which cannot resume from a checkpoint, and
+reward/value models with a `score` head on their `base_model_prefix` backbone, as
+AutoModelForSequenceClassification models (MiniGPT's included) have.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections import defaultdict
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
+
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # PPOTrainer lives in trl.experimental in 1.12
+
+import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object
+from transformers.trainer_utils import TrainOutput
+from transformers.utils import logging
+from trl import get_peft_config
+from trl.experimental.ppo import PPOConfig
+from trl.experimental.ppo import PPOTrainer as TRLPPOTrainer
+from trl.experimental.ppo.ppo_trainer import forward, truncate_response
+from trl.experimental.utils import first_true_indices, get_reward
+from trl.models.utils import unwrap_model_for_generation
+from trl.trainer.utils import selective_log_softmax
+
+import pipeline  # noqa: F401
+from pipeline import stage
+from pipeline.configs import DataArguments, ModelConfig, parse_stage_args
+from pipeline.defaults import check_answer
+from pipeline.errors import AlignpipeError, run_cli
+from pipeline.modeling import align_with_tokenizer, load_causal_lm, load_reward_model, load_tokenizer
+
+logger = logging.get_logger("alignpipe.ppo")
+
+
+@dataclass
+class PPOArguments(DataArguments):
+    ref_model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Frozen reference policy; defaults to model_name_or_path."})
+    value_model_path: str | None = field(
+        default=None, metadata={"help": "Initial value model (a classifier); defaults to reward_model_path."})
+    max_prompt_length: int | None = field(
+        default=None, metadata={"help": "Prompts longer than this many tokens are a data error."})
+    kl_bound: float | None = field(
+        default=None, metadata={"help": "Largest acceptable held-out KL to the reference (nats per answer)."})
+    heldout_greedy: bool = field(
+        default=True, metadata={"help": "Greedy held-out answers (else sampled at `temperature`)."})
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+def tokenize_prompts(ds, tokenizer):
+    """Add `input_ids`: each prompt rendered with the chat template and the generation cue."""
+    def render(batch):
+        ids = tokenizer.apply_chat_template(batch["prompt"], add_generation_prompt=True, tokenize=True,
+                                            return_dict=True)["input_ids"]
+        return {"input_ids": ids}
+
+    return ds.map(render, batched=True, desc="Tokenizing prompts")
+
+
+@dataclass
+class PromptCollator:
+    """Left-pads `input_ids` (the tokenizer pads on the left); ignores the other columns (prompt, answer)."""
+
+    tokenizer: object
+
+    def __call__(self, rows):
+        return self.tokenizer.pad([{"input_ids": r["input_ids"]} for r in rows], return_tensors="pt")
+
+
+def check_lengths_fit(data, response_length: int, max_positions: int | None) -> None:
+    longest = max(len(ids) for split in data.values() for ids in split["input_ids"])
+    if max_positions and longest + response_length > max_positions:
+        raise AlignpipeError(
+            f"the longest prompt has {longest} tokens; with response_length {response_length} that is "
+            f"{longest + response_length}, more than the model's {max_positions} positions: lower "
+            f"response_length to at most {max_positions - longest}, or use prompts of at most "
+            f"{max_positions - response_length} tokens")
+
+
+def check_batch_sizes(args, n_train: int) -> None:
+    """PPOTrainer's own checks are asserts and inexact-division errors, and too few prompts make it hang."""
+    local = args.per_device_train_batch_size * args.gradient_accumulation_steps
+    if local % args.num_mini_batches:
+        raise AlignpipeError(f"per_device_train_batch_size x gradient_accumulation_steps ({local}) must be a "
+                             f"multiple of num_mini_batches ({args.num_mini_batches})")
+    if args.whiten_rewards and local // args.num_mini_batches < 8:
+        raise AlignpipeError(f"whiten_rewards needs mini-batches of at least 8 responses, got "
+                             f"{local // args.num_mini_batches}; raise the batch or lower num_mini_batches")
+    world = PartialState().num_processes
+    if n_train < local * world:
+        raise AlignpipeError(f"the training split has {n_train} prompts, fewer than one rollout batch "
+                             f"({local} per process x {world} processes)")
+
+
+# --- models ----------------------------------------------------------------------------------------
+
+def tokenizer_differences(tokenizer, other) -> list[str]:
+    diffs = [f"{len(tokenizer)} vs {len(other)} tokens"] if len(tokenizer) != len(other) else []
+    for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        if getattr(tokenizer, name) != getattr(other, name):
+            diffs.append(f"{name} {getattr(tokenizer, name)} vs {getattr(other, name)}")
+    if not diffs and tokenizer.get_vocab() != other.get_vocab():
+        diffs.append("the same size but different tokens")
+    return diffs
+
+
+def check_tokenizer_files(tokenizer, tokenizer_path: str, paths: dict[str, str], chat_template) -> None:
+    """Every model dir that holds a tokenizer must hold the stage's (prepared the same way)."""
+    for role, path in paths.items():
+        if path == tokenizer_path:
+            continue
+        if os.path.isdir(path) and not any(os.path.exists(os.path.join(path, f))
+                                           for f in ("tokenizer.json", "tokenizer_config.json")):
+            continue  # a bare model dir: only its vocabulary size can be checked
+        try:
+            other = load_tokenizer(path, chat_template, need_template=False)
+        except AlignpipeError:
+            if os.path.isdir(path):
+                raise
+            continue  # a Hub model without a tokenizer of its own
+        diffs = tokenizer_differences(tokenizer, other)
+        if diffs:
+            raise AlignpipeError(
+                f"the {role} ({path}) has a different tokenizer from the policy's ({tokenizer_path}): "
+                f"{'; '.join(diffs)}. PPO scores the policy's tokens with the reward and value models, so "
+                "all models must share one tokenizer: train them from the same SFT checkpoint")
+
+
+def check_vocab_sizes(models: dict[str, object], paths: dict[str, str]) -> None:
+    sizes = {role: m.get_input_embeddings().weight.shape[0] for role, m in models.items() if m is not None}
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"{role} ({paths[role]}): {n}" for role, n in sizes.items())
+        raise AlignpipeError(f"the models' vocabularies differ ({listed}); they must share one tokenizer")
+
+
+def load_models(script_args, training_args, model_args, tokenizer, tokenizer_path: str):
+    """Policy, reference (None with LoRA), reward and value models, checked to share `tokenizer`."""
+    peft = model_args.use_peft
+    if model_args.load_in_4bit and not peft:
+        raise AlignpipeError("load_in_4bit trains through LoRA: set use_peft: true too")
+    path = stage.model_path(model_args)
+    ref_path = script_args.ref_model_name_or_path or path
+    if peft and ref_path != path:
+        raise AlignpipeError("with LoRA the reference is the base model itself; drop ref_model_name_or_path")
+    paths = {"policy": path, "reference": ref_path, "reward model": training_args.reward_model_path,
+             "value model": script_args.value_model_path or training_args.reward_model_path}
+    check_tokenizer_files(tokenizer, tokenizer_path, paths, script_args.chat_template)
+
+    full_precision = replace(model_args, load_in_4bit=False, load_in_8bit=False)  # the value model is trained
+    models = {
+        "policy": load_causal_lm(path, model_args, training_args),
+        "reference": None if peft else load_causal_lm(ref_path, model_args, training_args),
+        "reward model": load_reward_model(paths["reward model"], model_args, training_args),
+        "value model": load_reward_model(paths["value model"], full_precision, training_args),
+    }
+    check_vocab_sizes(models, paths)
+    for m in models.values():
+        if m is not None:
+            align_with_tokenizer(m, tokenizer)
+    if training_args.activation_checkpointing:  # PPOTrainer never turns it on (TRL turns it off to generate)
+        models["policy"].gradient_checkpointing_enable(training_args.activation_checkpointing_kwargs)
+    return models["policy"], models["reference"], models["reward model"], models["value model"]
+
+
+# --- trainer ---------------------------------------------------------------------------------------
+
+def cut_responses(responses, stop_token_id, pad_token_id):
+    """Pad after the first stop token, as TRL does before scoring; None stops nowhere."""
+    if stop_token_id is None:
+        return responses
+    return truncate_response(stop_token_id, pad_token_id, responses)
+
+
+class RolloutStats:
+    """Mean response length (tokens, stop token included) and the share of responses that end with eos.
+
+    TRL logs neither (only an eos count); its rollouts go through `policy.generate`, which `watch`
+    wraps while training runs, and `pop` hands the figures since the last log to `PPOTrainer.log`.
+    """
+
+    def __init__(self, stop_token_id, pad_token_id, eos_token_id):
+        self.stop, self.pad, self.eos = stop_token_id, pad_token_id, eos_token_id
+        self.lengths, self.ends, self.paused = [], [], False
+
+    def add(self, queries, sequences) -> None:
+        responses = cut_responses(sequences[:, queries.shape[1]:], self.stop, self.pad)
+        self.lengths.append(first_true_indices(responses == self.pad).float())
+        self.ends.append((responses == self.eos).any(-1).float())
+
+    def pop(self, gather=lambda t: t) -> dict[str, float]:
+        if not self.lengths:
+            return {}
+        lengths, ends = gather(torch.cat(self.lengths)), gather(torch.cat(self.ends))
+        self.lengths, self.ends = [], []
+        return {"val/response_length": lengths.mean().item(), "val/eos_share": ends.mean().item()}
+
+    @contextmanager
+    def watch(self, model):
+        generate, own = model.generate, "generate" in vars(model)
+
+        def recording_generate(*args, **kwargs):
+            out = generate(*args, **kwargs)
+            if not self.paused:
+                self.add(kwargs["input_ids"], getattr(out, "sequences", out))
+            return out
+
+        model.generate = recording_generate
+        try:
+            yield
+        finally:
+            if own:
+                model.generate = generate
+            else:
+                del model.generate
+
+    @contextmanager
+    def pause(self):
+        self.paused = True
+        try:
+            yield
+        finally:
+            self.paused = False
+
+
+class PPOTrainer(TRLPPOTrainer):
+    """TRL's PPOTrainer with the Trainer interface `stage.finish` uses: `train(resume_from_checkpoint)`
+    returns a TrainOutput, `evaluate()` is the held-out comparison; and two more per-step figures."""
+
+    def __init__(self, *args, kl_bound: float | None = None, heldout_greedy: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.is_distributed_loading_by_transformers = False  # Trainer._save reads it; TRL skips Trainer init
+        self.kl_bound, self.heldout_greedy = kl_bound, heldout_greedy
+        tok = self.processing_class
+        self.rollout_stats = RolloutStats(self.stop_token_id, tok.pad_token_id, tok.eos_token_id)
+
+    def train(self, resume_from_checkpoint: str | None = None) -> TrainOutput:
+        if resume_from_checkpoint:
+            if self.args.resume_from_checkpoint:
+                raise AlignpipeError("TRL's PPOTrainer cannot resume from a checkpoint; drop "
+                                     "resume_from_checkpoint (a checkpoint's policy can be the new start)")
+            logger.warning(f"{resume_from_checkpoint} exists, but PPOTrainer cannot resume: starting over")
+        start = time.time()
+        gc.freeze()  # TRL runs gc.collect() twice a step; objects made before training need no re-scanning
+        try:
+            with self.rollout_stats.watch(self.accelerator.unwrap_model(self.model).policy):
+                super().train()
+        finally:
+            gc.unfreeze()
+        last = self.state.log_history[-1] if self.state.log_history else {}
+        metrics = {"train_runtime": round(time.time() - start, 2), "train_episodes": self.state.episode}
+        final = ("objective/scores", "objective/kl", "val/eos_share")
+        metrics |= {f"train/{k}": last[k] for k in final if k in last}
+        return TrainOutput(self.state.global_step, last.get("loss/policy_avg", float("nan")), metrics)
+
+    @contextmanager
+    def _unwrapped(self):
+        """DDP hides the `.policy` and `.config` that TRL's saving and model card read."""
+        wrapped, self.model = self.model, self.accelerator.unwrap_model(self.model)
+        try:
+            yield
+        finally:
+            self.model = wrapped
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        with self._unwrapped():
+            super().save_model(output_dir, _internal_call)  # TRL's saves the policy alone
+
+    def create_model_card(self, *args, **kwargs):
+        with self._unwrapped():
+            super().create_model_card(*args, **kwargs)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        super().log({**logs, **self.rollout_stats.pop(self.accelerator.gather)}, start_time)
+
+    def generate_completions(self, sampling: bool = False):
+        with self.rollout_stats.pause():  # sample tables are not rollouts
+            super().generate_completions(sampling)
+
+    def evaluate(self, *args, **kwargs) -> dict[str, float]:
+        return heldout_metrics(self)
+
+
+# --- held-out evaluation ---------------------------------------------------------------------------
+
+def respond(model, queries, trainer, temperature: float | None):
+    """Answers to left-padded `queries` (KV cache on), cut after the stop token; greedy if no temperature."""
+    pad = trainer.processing_class.pad_token_id
+    sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+    out = model.generate(input_ids=queries, attention_mask=queries != pad, use_cache=True,
+                         max_new_tokens=trainer.args.response_length, eos_token_id=trainer.stop_token_id,
+                         pad_token_id=pad, **(sampling if temperature else {"do_sample": False}))
+    return cut_responses(out[:, queries.shape[1]:], trainer.stop_token_id, pad)
+
+
+def response_logprobs(model, queries, responses, pad_token_id: int, temperature: float):
+    """log p(y_t | x, y_<t) of each response token at `temperature`, as PPOTrainer computes them."""
+    out = forward(model, torch.cat((queries, responses), 1), pad_token_id)
+    logits = out.logits[:, queries.shape[1] - 1: -1] / (temperature + 1e-7)
+    return selective_log_softmax(logits, responses)
+
+
+@torch.no_grad()
+def heldout_metrics(trainer) -> dict[str, float]:
+    """The PPO policy against the SFT (reference) policy on the held-out prompts.
+
+    heldout/score_{ppo,sft}: mean reward-model score (no missing-eos penalty) of their answers, greedy
+    unless `heldout_greedy` is off; heldout/accuracy_{ppo,sft}: share of answers `check_answer` accepts
+    (rows with an `answer`); heldout/length_{ppo,sft}: mean answer length in tokens; heldout/kl: mean
+    over prompts of the sum over response tokens of log pi(y|x) - log ref(y|x), y sampled from the
+    policy at `temperature` (TRL's objective/kl, on held-out prompts); kl_bound and kl_within_bound.
+    """
+    acc, rows = trainer.accelerator, trainer.eval_dataset
+    if rows is None or len(rows) == 0:
+        return {}
+    gather_zero3 = trainer.args.ds3_gather_for_generation
+    with unwrap_model_for_generation(trainer.model, acc, gather_deepspeed3_params=gather_zero3) as unwrapped:
+        policy = unwrapped.policy
+        training = policy.training
+        policy.eval()
+        try:
+            values = heldout_values(trainer, policy, rows)
+        finally:
+            policy.train(training)
+    metrics = {f"heldout/{k}": sum(v) / len(v) for k, v in
+               ((k, [x for part in gather_object([v]) for x in part]) for k, v in values.items())}
+    metrics["heldout/prompts"] = len(rows)
+    if trainer.kl_bound is not None:
+        metrics["kl_bound"] = trainer.kl_bound
+        metrics["kl_within_bound"] = metrics["heldout/kl"] <= trainer.kl_bound
+        if not metrics["kl_within_bound"]:
+            logger.warning(f"held-out KL {metrics['heldout/kl']:.3f} exceeds kl_bound {trainer.kl_bound}: "
+                           "the policy drifted far from its reference (raise kl_coef, or train less)")
+    return metrics
+
+
+def heldout_values(trainer, policy, rows) -> dict[str, list[float]]:
+    """Per-prompt scores, lengths, accuracies and KLs of this process's share of `rows`."""
+    args, tok, acc = trainer.args, trainer.processing_class, trainer.accelerator
+    pad = tok.pad_token_id
+    ref_model = policy if trainer.ref_model is None else trainer.ref_model
+    models = {"ppo": (policy, nullcontext), "sft": (ref_model, trainer.null_ref_context)}
+    answers = list(rows["answer"]) if "answer" in rows.column_names else None
+    temperature = None if trainer.heldout_greedy else args.temperature
+    values = defaultdict(list)
+    mine = list(range(acc.process_index, len(rows), acc.num_processes))
+    for i in range(0, len(mine), args.per_device_eval_batch_size):
+        idx = mine[i: i + args.per_device_eval_batch_size]
+        prompts = {"input_ids": list(rows.select(idx)["input_ids"])}
+        queries = tok.pad(prompts, return_tensors="pt")["input_ids"].to(acc.device)
+        for name, (model, context) in models.items():
+            with context():
+                responses = respond(model, queries, trainer, temperature)
+            query_responses = torch.cat((queries, responses), 1)
+            _, scores, _ = get_reward(trainer.reward_model, query_responses, pad, queries.shape[1])
+            values[f"score_{name}"] += scores.float().tolist()
+            values[f"length_{name}"] += first_true_indices(responses == pad).float().tolist()
+            if answers is not None:
+                texts = tok.batch_decode(responses, skip_special_tokens=True)
+                values[f"accuracy_{name}"] += [float(check_answer(answers[j], t)) for j, t in zip(idx, texts)]
+        sampled = respond(policy, queries, trainer, args.temperature)
+        logp = response_logprobs(policy, queries, sampled, pad, args.temperature)
+        with trainer.null_ref_context():
+            logr = response_logprobs(ref_model, queries, sampled, pad, args.temperature)
+        lengths = first_true_indices(sampled == pad)
+        real = torch.arange(sampled.shape[1], device=sampled.device) < lengths[:, None]
+        values["kl"] += ((logp - logr) * real).sum(1).tolist()
+    return values
+
+
+# --- the stage -------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    script_args, training_args, model_args = parse_stage_args((PPOArguments, PPOConfig, ModelConfig), argv)
+    training_args.sft_model_path = stage.model_path(model_args)  # TRL's field; PPOTrainer itself ignores it
+    record = stage.start("ppo", script_args, training_args, model_args)
+
+    tokenizer = stage.tokenizer_for(script_args, model_args, training_args, padding_side="left")
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        raise AlignpipeError("the tokenizer's pad token must differ from eos (PPO finds answers' ends by it)")
+    data = stage.data_for(script_args, training_args, "prompt", tokenizer, script_args.max_prompt_length)
+    data = tokenize_prompts(data, tokenizer)
+    check_batch_sizes(training_args, len(data["train"]))
+
+    tokenizer_path = script_args.tokenizer_name_or_path or training_args.sft_model_path
+    policy, ref_model, reward_model, value_model = load_models(
+        script_args, training_args, model_args, tokenizer, tokenizer_path)
+    positions = getattr(policy.config, "max_position_embeddings", None)
+    check_lengths_fit(data, training_args.response_length, positions)
+    trainer = PPOTrainer(
+        args=training_args,
+        processing_class=tokenizer,
+        model=policy,
+        ref_model=ref_model,
+        reward_model=reward_model,
+        value_model=value_model,
+        train_dataset=data["train"],
+        eval_dataset=stage.eval_split(data),
+        data_collator=PromptCollator(tokenizer),
+        peft_config=get_peft_config(model_args),
+        kl_bound=script_args.kl_bound,
+        heldout_greedy=script_args.heldout_greedy,
+    )
+    stage.finish(trainer, record, tokenizer, script_args, tags=["ppo", "rlhf"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))
