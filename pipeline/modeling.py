@@ -7,6 +7,8 @@ the recipe turns it on; weights load from safetensors.
 
 from __future__ import annotations
 
+import os
+
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 from trl import ModelConfig, get_quantization_config
@@ -17,10 +19,12 @@ from pipeline.errors import AlignpipeError
 
 
 def _load_error(what: str, path: str, e: Exception) -> AlignpipeError:
-    hint = ""
-    if "/" in str(path) and not str(path).startswith((".", "/")):
-        hint = " (a Hub id: is the Hub reachable, or HF_HUB_OFFLINE set with the model not in the cache?)"
-    return AlignpipeError(f"cannot load {what} from {path}{hint}: {e}")
+    p = str(path)
+    looks_local = p.startswith((".", "/", "~")) or p.count("/") != 1 or os.path.exists(p)
+    if looks_local and not os.path.exists(p):
+        return AlignpipeError(f"cannot load {what}: {p} does not exist (run the stage that writes it first?)")
+    hint = "" if looks_local else " (a Hub id: is the Hub reachable, or the model in the local cache?)"
+    return AlignpipeError(f"cannot load {what} from {p}{hint}: {e}")
 
 
 def load_tokenizer(
