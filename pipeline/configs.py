@@ -63,6 +63,9 @@ class StageParser(TrlParser):
         if not _has_cuda():
             self.set_defaults(bf16=False, fp16=False, use_cpu=True)
 
+    def error(self, message: str):  # argparse would print the whole usage and exit; say the one thing wrong
+        raise ValueError(message)
+
     def set_defaults_with_config(self, **kwargs) -> list[str]:
         rest = super().set_defaults_with_config(**kwargs)
         self._cpu_defaults()  # a recipe written for GPUs (bf16: true) still runs here
