@@ -10,6 +10,6 @@ for importing torch.
 
 __version__ = "0.1.0"
 
-from pipeline.models import register_when_transformers_loads as _hook  # noqa: E402
+from pipeline.models import register_when_transformers_loads as _hook
 
 _hook()

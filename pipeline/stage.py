@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 import torch
-
 from transformers.trainer_utils import get_last_checkpoint
 
 from pipeline.chat_templates import has_generation_markers

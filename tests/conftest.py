@@ -21,10 +21,10 @@ def shared_data() -> Path:
 
 
 # ---- tiny models and data for stage tests (built once per session, offline) ----
-import json  # noqa: E402
-import random  # noqa: E402
+import json
+import random
 
-WORDS = "what is plus minus the answer reverse sort list count letters in word copy this compare larger".split()
+WORDS = ["what", "is", "plus", "minus", "the", "answer", "reverse", "sort", "list", "count", "letters", "in", "word", "copy", "this", "compare", "larger"]
 
 
 def _arith_rows(n: int, seed: int):
@@ -36,8 +36,7 @@ def _arith_rows(n: int, seed: int):
 
 def write_jsonl(path, rows):
     with open(path, "w") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
+        f.writelines(json.dumps(r) + "\n" for r in rows)
     return path
 
 

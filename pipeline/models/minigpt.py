@@ -15,10 +15,9 @@ value models). Assumed: absolute positions, so sequences are at most `max_seq`.
 
 from __future__ import annotations
 
-
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 from transformers import GenerationMixin, PretrainedConfig, PreTrainedModel
 from transformers.cache_utils import Cache, DynamicCache
 from transformers.modeling_layers import GradientCheckpointingLayer
@@ -382,8 +381,8 @@ def count_flops_peak(n: int = 1024, iters: int = 10, dtype=torch.float32) -> flo
 
 __all__ = [
     "MiniGPTConfig",
-    "MiniGPTModel",
     "MiniGPTForCausalLM",
     "MiniGPTForSequenceClassification",
+    "MiniGPTModel",
     "count_flops_peak",
 ]
