@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: venv
-	HF_HUB_OFFLINE=1 $(BIN)/alignpipe run recipes/minigpt/pipeline.yaml --output runs/demo
+	HF_HUB_OFFLINE=1 $(BIN)/alignpipe run recipes/minigpt/pipeline.yaml --output runs/minigpt
 
 test: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest

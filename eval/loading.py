@@ -78,8 +78,8 @@ def _dtype(dtype: str) -> torch.dtype:
         raise AlignpipeError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16") from None
 
 
-def load_lm(path: str, *, device: str = "cpu", dtype: str = "float32", what: str = "model") -> Loaded:
-    """A causal LM (or a causal-LM LoRA adapter on its base) in eval mode on `device`."""
+def _load(path: str, *, device: str, dtype: str, reward: bool, what: str) -> Loaded:
+    """A full checkpoint or a LoRA adapter on its base, in eval mode on `device`."""
     check_path(path, what)
     base = adapter_base(path)
     tokenizer = _tokenizer(path, base)
@@ -88,33 +88,28 @@ def load_lm(path: str, *, device: str = "cpu", dtype: str = "float32", what: str
 
         model = load_adapter_model(path, dtype=_dtype(dtype))
         align_with_tokenizer(model, tokenizer)
-        kind = "lora_adapter"
+        kind = "reward_lora_adapter" if reward else "lora_adapter"
+    elif reward:
+        model = load_reward_model(path, ModelConfig(dtype=dtype), tokenizer=tokenizer, num_labels=1)
+        kind = "reward_model"
     else:
         model = load_causal_lm(path, ModelConfig(dtype=dtype), tokenizer=tokenizer)
         kind = "causal_lm"
-    model.to(device).eval()
-    return Loaded(model, tokenizer, _info(path, model, kind, base))
-
-
-def load_rm(path: str, *, device: str = "cpu", dtype: str = "float32") -> Loaded:
-    """A scalar reward model (sequence classifier with one label, or such an adapter) on `device`."""
-    check_path(path, "reward model")
-    base = adapter_base(path)
-    tokenizer = _tokenizer(path, base)
-    if base is not None:
-        from pipeline.merge import load_adapter_model
-
-        model = load_adapter_model(path, dtype=_dtype(dtype))
-        align_with_tokenizer(model, tokenizer)
-        kind = "reward_lora_adapter"
-    else:
-        model = load_reward_model(path, ModelConfig(dtype=dtype), tokenizer=tokenizer, num_labels=1)
-        kind = "reward_model"
-    if getattr(model.config, "num_labels", 1) != 1:
+    if reward and getattr(model.config, "num_labels", 1) != 1:
         raise AlignpipeError(f"{path}: a reward model must have one output (num_labels=1), "
                              f"it has {model.config.num_labels}")
     model.to(device).eval()
     return Loaded(model, tokenizer, _info(path, model, kind, base))
+
+
+def load_lm(path: str, *, device: str = "cpu", dtype: str = "float32", what: str = "model") -> Loaded:
+    """A causal LM (or a causal-LM LoRA adapter on its base) in eval mode on `device`."""
+    return _load(path, device=device, dtype=dtype, reward=False, what=what)
+
+
+def load_rm(path: str, *, device: str = "cpu", dtype: str = "float32") -> Loaded:
+    """A scalar reward model (sequence classifier with one label, or such an adapter) on `device`."""
+    return _load(path, device=device, dtype=dtype, reward=True, what="reward model")
 
 
 def is_model_dir(path: Path) -> bool:
