@@ -57,7 +57,7 @@ def make_base(out: Path, d_model: int, n_layers: int) -> Path:
 
 def run_dpo(base: Path, out: Path, *extra: str) -> dict:
     args = [sys.executable, "-c", RUNNER, "--model_name_or_path", str(base), "--output_dir", str(out), *COMMON, *extra]
-    p = subprocess.run(args, capture_output=True, text=True)
+    p = subprocess.run(args, capture_output=True, text=True, check=False)
     if p.returncode:
         raise RuntimeError(p.stderr[-3000:])
     peak_kb = int(next(line.split()[1] for line in p.stdout.splitlines() if line.startswith("PEAK_RSS_KB")))

@@ -28,7 +28,7 @@ from pipeline.models.export import to_gpt2
 from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, count_flops_peak
 
 RESULTS = Path(__file__).parent / "results"
-SHAPE = dict(vocab_size=8192, d_model=256, n_layers=4, n_heads=8, max_seq=512)
+SHAPE = {"vocab_size": 8192, "d_model": 256, "n_layers": 4, "n_heads": 8, "max_seq": 512}
 
 
 def models():
@@ -58,8 +58,8 @@ def train_step_time(model, x, steps: int) -> float:
 @torch.no_grad()
 def generate_tps(model, prompt, new_tokens: int, use_cache: bool) -> float:
     model.eval()
-    kw = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, use_cache=use_cache,
-              pad_token_id=0, eos_token_id=None)
+    kw = {"max_new_tokens": new_tokens, "min_new_tokens": new_tokens, "do_sample": False, "use_cache": use_cache,
+          "pad_token_id": 0, "eos_token_id": None}
     model.generate(prompt, **{**kw, "max_new_tokens": 4, "min_new_tokens": 4})  # warm-up
     t0 = time.perf_counter()
     out = model.generate(prompt, **kw)

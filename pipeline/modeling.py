@@ -57,13 +57,13 @@ def torch_dtype(model_args: ModelConfig, training_args=None) -> torch.dtype | st
 def model_kwargs(model_args: ModelConfig, training_args=None) -> dict:
     """Keyword arguments for `from_pretrained` from TRL's ModelConfig and the trainer config."""
     dtype = torch_dtype(model_args, training_args)
-    kw = dict(
-        revision=model_args.model_revision,
-        trust_remote_code=bool(getattr(training_args, "trust_remote_code", False)),
-        attn_implementation=model_args.attn_implementation,
-        dtype=dtype,
-        use_safetensors=True,
-    )
+    kw = {
+        "revision": model_args.model_revision,
+        "trust_remote_code": bool(getattr(training_args, "trust_remote_code", False)),
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": dtype,
+        "use_safetensors": True,
+    }
     if model_args.load_in_4bit or model_args.load_in_8bit:
         if model_args.load_in_4bit and model_args.dtype in (None, "auto"):
             model_args.dtype = "bfloat16" if torch.cuda.is_available() else "float32"

@@ -131,7 +131,7 @@ def launches(tmp_path_factory):
     results = {}
     for key, proc in procs.items():
         out, _ = proc.communicate(timeout=240)
-        lines = re.findall(r"RANK (\d+) WORLD (\d+) BACKEND (\S+) TYPE (\S+) SUM (\S+)", out)
+        lines = re.findall(r"RANK (\d+) WORLD (\d+) BACKEND (\S+) TYPE ([A-Z_]+) SUM (\d+)", out)
         results[key] = (proc.returncode, sorted(lines), out)
     return results
 

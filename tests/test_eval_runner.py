@@ -402,7 +402,7 @@ def test_eval_json_schema(evaluated, trio):
     assert data["skipped"] == {}
     assert m["perplexity"]["documents"] == 3 and m["perplexity"]["window"] == 64 and m["perplexity"]["perplexity"] > 1
     assert m["task_accuracy"]["n"] == 8 and set(m["task_accuracy"]["per_task"]) <= {
-        "add", "subtract", "compare", "max", "sort", "reverse", "count_letter", "word_length", "copy", "convert"}
+        "add", "subtract", "compare", "max", "sort", "reverse", "count_letter", "list_length", "copy", "convert"}
     assert m["multiple_choice"]["arith"]["n"] == 2 and m["multiple_choice"]["tasks_mc"]["n"] == 6
     assert m["reward_accuracy"]["n"] == 8 and 0 <= m["reward_accuracy"]["accuracy"] <= 1
     assert m["kl"]["n_samples"] == 8

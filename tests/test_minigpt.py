@@ -12,8 +12,8 @@ PAD, BOS, EOS = 0, 1, 2
 
 
 def tiny_config(**kw):
-    cfg = dict(vocab_size=97, d_model=32, n_layers=2, n_heads=4, max_seq=64,
-               pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS)
+    cfg = {"vocab_size": 97, "d_model": 32, "n_layers": 2, "n_heads": 4, "max_seq": 64,
+           "pad_token_id": PAD, "bos_token_id": BOS, "eos_token_id": EOS}
     return MiniGPTConfig(**{**cfg, **kw})
 
 
@@ -80,7 +80,7 @@ def test_left_padded_batch_generation_matches_single(model):
     a, b = torch.randint(3, 97, (4,)), torch.randint(3, 97, (8,))
     ids = torch.stack([torch.cat([torch.full((4,), PAD), a]), b])
     am = torch.stack([torch.cat([torch.zeros(4), torch.ones(4)]), torch.ones(8)]).long()
-    kw = dict(max_new_tokens=10, do_sample=False, pad_token_id=PAD, eos_token_id=None)
+    kw = {"max_new_tokens": 10, "do_sample": False, "pad_token_id": PAD, "eos_token_id": None}
     batch = model.generate(ids, attention_mask=am, **kw)
     assert torch.equal(batch[0, 8:], model.generate(a[None], **kw)[0, 4:])
     assert torch.equal(batch[1, 8:], model.generate(b[None], **kw)[0, 8:])

@@ -1,8 +1,10 @@
 """SFT, reward and DPO stages on tiny models: losses fall, outputs reload to the same logits, LoRA/QLoRA, bad data."""
 
 import json
+import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -146,7 +148,7 @@ def test_qlora_4bit_runs_on_cpu(stage_name, tiny_minigpt, tiny_data, tmp_path):
                "--lora_r", "4", "--lora_target_modules", "c_attn", "c_fc", *COMMON_ARGS])
     assert rc == 0
     record = json.loads((out / "run_record.json").read_text())
-    assert all(v == v for v in record["metrics"].values() if isinstance(v, float))  # finite, no NaN
+    assert all(math.isfinite(v) for v in record["metrics"].values() if isinstance(v, float))
     assert (out / "adapter_model.safetensors").is_file()
 
 
@@ -160,7 +162,7 @@ BAD_ROWS = [
 
 @pytest.mark.parametrize("bad,field", BAD_ROWS)
 def test_bad_sft_data_is_a_clear_error_before_training(bad, field, tiny_minigpt, tiny_data, tmp_path):
-    good = [json.loads(line) for line in open(tiny_data["sft"])][:5]
+    good = [json.loads(line) for line in Path(tiny_data["sft"]).read_text().splitlines()][:5]
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in [*good, bad]) + "\n")
     out = tmp_path / "never"
@@ -178,7 +180,7 @@ def test_bad_preference_pair_via_cli_exits_2(tiny_minigpt, tmp_path):
     out = tmp_path / "never"
     p = subprocess.run([sys.executable, "-m", "pipeline.dpo", "--model_name_or_path", str(tiny_minigpt),
                         "--dataset_name", str(path), "--output_dir", str(out), *COMMON_ARGS],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, check=False)
     assert p.returncode == 2, p.stderr[-2000:]
     assert "pairs.jsonl" in p.stderr and "row 1" in p.stderr and "Traceback" not in p.stderr
     assert not out.exists()

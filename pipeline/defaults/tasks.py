@@ -1,19 +1,21 @@
 """Instruction tasks with verifiable answers, the checker that grades them, and the data built from them.
 
-The tasks are small enough for a ~1-5M parameter model to learn in minutes of SFT
-(short prompts, answers of a few characters, numbers below 200 or so, a vocabulary
-of common short words) and still real problems with one right answer:
+The tasks are sized to what a ~1M parameter model learns in a few minutes of CPU
+training (short prompts, answers of a few characters, one operand of a sum below 10,
+a vocabulary of common short words), and each is still a real problem with one right
+answer whose held-out problems can be solved from the trained ones (no fact that only
+a held-out prompt holds, such as the spelling of an unseen word):
 
-    add           What is 23 + 45?                       68
-    subtract      What is 67 - 12?                       55
+    add           What is 23 + 5?                        28
+    subtract      What is 67 - 4?                        63
     compare       Which is larger, 37 or 52?             52
     max           What is the largest number in 4, 9, 2? 9
     sort          Sort in ascending order: 7, 2, 9       2, 7, 9
     reverse       Reverse the list: a, f, c              c, f, a
     count_letter  How many times does the letter a appear in banana?   3
-    word_length   How many letters are in the word garden?             6
-    copy          Repeat after me: blue cat              blue cat
-    convert       How many minutes are in 3 hours?       180
+    list_length   How many items are in the list a, f, c?              3
+    copy          Repeat after me:\nblue cat             blue cat
+    convert       How many meters are in 3 km?           3000
 
 Checking a response (`check_answer`)
 ------------------------------------
@@ -38,7 +40,9 @@ Data kinds (`make_rows`)
 - "preference": {"prompt": [user], "chosen": [assistant], "rejected": [assistant], "task",
   "answer"}; chosen is correct, rejected a plausible wrong answer (off by one, wrong order,
   a dropped item, ...). A fair coin picks which of the two is longer, so length never
-  predicts preference.
+  predicts preference; within that, the two styles follow the SFT replies' mix (mostly
+  terse), so preferring chosen teaches correctness rather than a style (about 60% of
+  chosen replies are terse).
 - "prompt": {"prompt": [user], "task", "answer"} for RL.
 
 Rows cycle through the tasks in order, so every prefix is balanced. The train and test
@@ -93,11 +97,10 @@ WORDS = (
 UNITS = (
     ("km", "km", "meters", 1000),
     ("m", "m", "centimeters", 100),
+    ("cm", "cm", "millimeters", 10),
     ("kg", "kg", "grams", 1000),
-    ("hour", "hours", "minutes", 60),
-    ("minute", "minutes", "seconds", 60),
-    ("day", "days", "hours", 24),
-    ("week", "weeks", "days", 7),
+    ("liter", "liters", "milliliters", 1000),
+    ("dollar", "dollars", "cents", 100),
 )
 GENERIC_PHRASINGS = ("The answer is {answer}.", "Answer: {answer}")
 
@@ -191,7 +194,7 @@ def _near(n: int, *offsets: int) -> list[int]:
 
 @_task
 def _add(rng):
-    x, y = rng.randint(0, 99), rng.randint(0, 99)
+    x, y = rng.randint(0, 99), rng.randint(0, 9)
     prompt = rng.choice(["What is {x} + {y}?", "Add {x} and {y}.", "What is {x} plus {y}?", "{x} + {y} = ?"])
     return Draft(
         (x, y), prompt.format(x=x, y=y), str(x + y), _near(x + y, 1, -1, 10, -10), f"{x} + {y} = {{answer}}"
@@ -200,7 +203,8 @@ def _add(rng):
 
 @_task
 def _subtract(rng):
-    x, y = sorted((rng.randint(0, 99), rng.randint(0, 99)), reverse=True)
+    y = rng.randint(0, 9)
+    x = rng.randint(y, 99)
     prompt = rng.choice(["What is {x} - {y}?", "Subtract {y} from {x}.", "What is {x} minus {y}?"])
     wrong = _near(x - y, 1, -1, 10, -10) + [x + y]
     return Draft((x, y), prompt.format(x=x, y=y), str(x - y), wrong, f"{x} - {y} = {{answer}}")
@@ -217,7 +221,7 @@ def _compare(rng):
 
 @_task
 def _max(rng):
-    items = [rng.randint(0, 99) for _ in range(rng.randint(3, 5))]
+    items = [rng.randint(0, 99) for _ in range(rng.randint(3, 4))]
     prompt = rng.choice(["What is the largest number in {l}?", "Find the maximum of {l}."])
     ordered = sorted(set(items), reverse=True)
     wrong = ordered[1:2] + [min(items), items[0]] + _near(ordered[0], 1)
@@ -236,7 +240,7 @@ def _list_mistakes(rng, right: list, other_orders: list[list]) -> list[str]:
 
 @_task
 def _sort(rng):
-    items = [rng.randint(0, 9) for _ in range(rng.randint(3, 5))]
+    items = [rng.randint(0, 9) for _ in range(rng.randint(3, 4))]
     prompt = rng.choice(
         ["Sort in ascending order: {l}", "Sort from smallest to largest: {l}", "Sort these numbers: {l}"]
     )
@@ -248,7 +252,7 @@ def _sort(rng):
 @_task
 def _reverse(rng):
     alphabet = string.ascii_lowercase if rng.random() < 0.5 else string.digits
-    items = [rng.choice(alphabet) for _ in range(rng.randint(3, 5))]
+    items = [rng.choice(alphabet) for _ in range(rng.randint(3, 4))]
     prompt = rng.choice(["Reverse the list: {l}", "Reverse the order: {l}", "Write in reverse order: {l}"])
     right = items[::-1]
     wrong = _list_mistakes(rng, right, [items])
@@ -274,21 +278,23 @@ def _count_letter(rng):
 
 
 @_task
-def _word_length(rng):
-    word = rng.choice(WORDS)
+def _list_length(rng):
+    alphabet = string.ascii_lowercase if rng.random() < 0.5 else string.digits
+    items = [rng.choice(alphabet) for _ in range(rng.randint(2, 6))]
     prompt = rng.choice(
-        ["How many letters are in the word {w}?", "How long is the word {w}?", "Count the letters in {w}."]
+        ["How many items are in the list {l}?", "How long is the list {l}?", "Count the items: {l}"]
     )
-    n = len(word)
-    return Draft(
-        (word,), prompt.format(w=word), str(n), _near(n, 1, -1, 2), f"The word {word} has {{answer}} letters."
-    )
+    n = len(items)
+    phrasing = "The list has {answer} items."
+    return Draft(tuple(items), prompt.format(l=_fmt(items)), str(n), _near(n, 1, -1, 2), phrasing)
 
 
 @_task
 def _copy(rng):
-    words = [rng.choice(WORDS) for _ in range(rng.randint(2, 4))]
-    prompt = rng.choice(["Repeat after me: {t}", "Copy this text: {t}", "Say exactly: {t}"])
+    words = [rng.choice(WORDS) for _ in range(rng.randint(2, 3))]
+    # The text on a line of its own: its first word then has no leading space, in the prompt as in the
+    # answer, so the answer copies the prompt's tokens exactly.
+    prompt = rng.choice(["Repeat after me:\n{t}", "Copy this text:\n{t}", "Say exactly:\n{t}"])
     i = rng.randrange(len(words) - 1)
     swapped = words[:i] + [words[i + 1], words[i]] + words[i + 2 :]
     replaced = [*words[:-1], rng.choice(WORDS)]
@@ -301,7 +307,7 @@ def _copy(rng):
 @_task
 def _convert(rng):
     unit, units, target, factor = rng.choice(UNITS)
-    n = rng.randint(1, 12)
+    n = rng.randint(1, 99)
     name = unit if n == 1 else units
     prompt = rng.choice(["How many {t} are in {n} {u}?", "Convert {n} {u} to {t}."])
     answer = n * factor
@@ -348,15 +354,22 @@ def _sft_row(p: Problem, rng: random.Random) -> dict:
     return {"messages": messages, "task": p.task, "answer": p.answer}
 
 
+def _style_weight(phrasing: str | None, n_phrasings: int) -> float:
+    """How often SFT replies use a style: terse 1 - VERBOSE_FRACTION, the rest split over the phrasings."""
+    return 1 - VERBOSE_FRACTION if phrasing is None else VERBOSE_FRACTION / n_phrasings
+
+
 def _preference_row(p: Problem, rng: random.Random) -> dict:
     chosen_longer = rng.random() < 0.5
     styles = (None, *p.phrasings)
-    pairs = [
-        (p.say(p.answer, a), p.say(wrong, b)) for a, wrong, b in itertools.product(styles, p.wrong, styles)
+    candidates = [
+        (p.say(p.answer, a), p.say(wrong, b), _style_weight(a, len(p.phrasings)) * _style_weight(b, len(p.phrasings)))
+        for a, wrong, b in itertools.product(styles, p.wrong, styles)
     ]
-    # Keep the pairs whose longer side is the one the coin picked (never equal lengths).
-    pairs = [(c, r) for c, r in pairs if len(c) != len(r) and (len(c) > len(r)) == chosen_longer]
-    chosen, rejected = rng.choice(pairs)
+    # Keep the pairs whose longer side is the one the coin picked (never equal lengths), and pick one with
+    # the SFT data's style mix (mostly terse), so that preferring chosen teaches correctness, not a style.
+    candidates = [(c, r, w) for c, r, w in candidates if len(c) != len(r) and (len(c) > len(r)) == chosen_longer]
+    chosen, rejected, _ = rng.choices(candidates, weights=[w for _, _, w in candidates])[0]
     return {
         "prompt": _user(p.prompt),
         "chosen": _assistant(chosen),
