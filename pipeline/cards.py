@@ -197,7 +197,16 @@ def _eval_section(evaluation: dict | None, ref: str | None) -> list[str]:
     return lines
 
 
-def _usage(repo_id: str, adapter_base: str | None) -> list[str]:
+def _usage(repo_id: str, adapter_base: str | None, classifier: bool = False) -> list[str]:
+    if classifier and not adapter_base:  # a reward model: one score per conversation
+        return ["```python", "import torch", "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+                "", f'model = AutoModelForSequenceClassification.from_pretrained("{repo_id}")',
+                f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")',
+                ('messages = [{"role": "user", "content": "What is 2 + 3?"}, '
+                 '{"role": "assistant", "content": "5"}]'),
+                'inputs = tokenizer.apply_chat_template(messages, return_tensors="pt", return_dict=True)',
+                "with torch.no_grad():",
+                "    print(model(**inputs).logits[0, 0].item())  # the reward: higher is better", "```"]
     if adapter_base:
         load = [f'model = AutoPeftModelForCausalLM.from_pretrained("{repo_id}")  # base: {adapter_base}',
                 f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")']
@@ -249,7 +258,7 @@ def model_card(*, repo_id: str, stage: str, stage_dir: Path, evaluation: dict | 
                                           if recipe is not None else "") + ":", "",
         *_recipe_block(recipe, record, run_dir), "",
         "## Evaluation", "", *_eval_section(evaluation, ref), "",
-        "## Usage", "", *_usage(repo_id, adapter_base), "",
+        "## Usage", "", *_usage(repo_id, adapter_base, pipeline_tag == "text-classification"), "",
     ]
     if record and record.get("versions"):
         body += ["## Framework versions", ""] + [f"- {k}: {v}" for k, v in record["versions"].items()] + [""]

@@ -6,8 +6,9 @@
 What is uploaded (exactly the folder `--dry-run OUT_DIR` writes, and nothing is uploaded then):
 - the weights as safetensors, config.json and generation_config.json. A MiniGPT causal LM is exported
   to GPT-2 (`pipeline.models.export`, logits checked against the original), so it loads with
-  `GPT2LMHeadModel` / `AutoModelForCausalLM` and no remote code; other architectures are copied as
-  they are. A MiniGPT reward model has no such export and is refused;
+  `GPT2LMHeadModel` / `AutoModelForCausalLM` and no remote code, and a MiniGPT reward model to
+  `GPT2ForSequenceClassification` (`AutoModelForSequenceClassification`); other architectures are
+  copied as they are;
 - the tokenizer with its chat template (re-saved from the stage folder);
 - README.md, the model card (`pipeline.cards`): metadata (base_model, datasets, library_name,
   license, tags, pipeline_tag, model-index with the results of RUN_DIR/eval/STAGE/eval.json) and a
@@ -86,13 +87,10 @@ def _full_model(src: Path, out: Path) -> tuple[str, str]:
     arch = (config.architectures or [type(config).__name__])[0]
     tag = "text-classification" if arch.endswith("ForSequenceClassification") else "text-generation"
     if config.model_type == "minigpt":
-        if not arch.endswith("ForCausalLM"):
-            raise AlignpipeError(f"{src} holds a {arch}; only MiniGPT causal LMs export to a standard architecture "
-                                 "(GPT-2), so a MiniGPT reward model cannot be published without remote code")
         from pipeline.models.export import export
 
         export(str(src), str(out))
-        return "GPT2LMHeadModel", tag
+        return ("GPT2ForSequenceClassification" if tag == "text-classification" else "GPT2LMHeadModel"), tag
     _copy_model_files(src, out)
     return arch, tag
 

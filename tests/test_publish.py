@@ -176,15 +176,36 @@ def test_merged_lora_reloads_to_the_adapter_models_logits(lora_stage, tmp_path):
     assert not torch.allclose(logits(merged, v), logits(base, v), atol=1e-4)  # the adapter is in the weights
 
 
-def test_minigpt_reward_model_is_refused(tmp_path, tiny_tokenizer):
+def test_minigpt_reward_model_publishes_as_gpt2_classifier_with_the_same_rewards(tmp_path, tiny_tokenizer):
+    from transformers import AutoModelForSequenceClassification, GPT2ForSequenceClassification
+
     from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForSequenceClassification
 
     stage = tmp_path / "reward"
-    MiniGPTForSequenceClassification(MiniGPTConfig(vocab_size=len(tiny_tokenizer), d_model=32, n_layers=1,
-                                                   n_heads=4, max_seq=32, num_labels=1)).save_pretrained(stage)
+    torch.manual_seed(0)
+    rm = MiniGPTForSequenceClassification(MiniGPTConfig(
+        vocab_size=len(tiny_tokenizer), d_model=32, n_layers=2, n_heads=4, max_seq=32, num_labels=1,
+        pad_token_id=tiny_tokenizer.pad_token_id)).eval()
+    torch.nn.init.normal_(rm.score.weight, std=1.0)  # a head that is not near zero, so a wrong pooling shows
+    rm.save_pretrained(stage)
     tiny_tokenizer.save_pretrained(stage)
-    with pytest.raises(AlignpipeError, match="reward model cannot be published"):
-        publish.main([str(stage), "--repo-id", "me/rm", "--dry-run", str(tmp_path / "out")])
+    out = tmp_path / "out"
+    assert publish_main(str(stage), "--repo-id", "me/rm", "--dry-run", str(out)) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["GPT2ForSequenceClassification"] and "auto_map" not in config
+    exported = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    assert isinstance(exported, GPT2ForSequenceClassification)
+    # right-padded rows of different lengths: each scored at its last real token, as in training
+    pad = tiny_tokenizer.pad_token_id
+    rows = [[5, 6, 7, 8, 9, 10], [11, 12, 13]]
+    ids = torch.tensor([r + [pad] * (6 - len(r)) for r in rows])
+    mask = (ids != pad).long()
+    with torch.no_grad():
+        want, got = rm(input_ids=ids, attention_mask=mask).logits, exported(input_ids=ids, attention_mask=mask).logits
+    assert got.shape == (2, 1) and torch.allclose(got, want, atol=1e-4)
+    card = ModelCard.load(out / "README.md")
+    assert card.data.pipeline_tag == "text-classification"
+    assert "AutoModelForSequenceClassification" in card.text and "generate(" not in card.text
 
 
 def test_lineage_finds_the_hub_base_model_and_hub_datasets(tmp_path):
