@@ -14,7 +14,7 @@ a held-out prompt holds, such as the spelling of an unseen word):
     reverse       Reverse the list: a, f, c              c, f, a
     count_letter  How many times does the letter a appear in banana?   3
     list_length   How many items are in the list a, f, c?              3
-    copy          Repeat after me:\nblue cat             blue cat
+    copy          Repeat after me: (new line) blue cat   blue cat
     convert       How many meters are in 3 km?           3000
 
 Checking a response (`check_answer`)
@@ -362,8 +362,9 @@ def _style_weight(phrasing: str | None, n_phrasings: int) -> float:
 def _preference_row(p: Problem, rng: random.Random) -> dict:
     chosen_longer = rng.random() < 0.5
     styles = (None, *p.phrasings)
+    weight = {s: _style_weight(s, len(p.phrasings)) for s in styles}
     candidates = [
-        (p.say(p.answer, a), p.say(wrong, b), _style_weight(a, len(p.phrasings)) * _style_weight(b, len(p.phrasings)))
+        (p.say(p.answer, a), p.say(wrong, b), weight[a] * weight[b])
         for a, wrong, b in itertools.product(styles, p.wrong, styles)
     ]
     # Keep the pairs whose longer side is the one the coin picked (never equal lengths), and pick one with
