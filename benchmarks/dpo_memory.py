@@ -21,7 +21,8 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from benchmarks import save_result
+
 RUNNER = (
     "import resource, runpy, sys\n"
     "sys.argv = ['pipeline.dpo', *sys.argv[1:]]\n"
@@ -90,8 +91,7 @@ def main(argv=None) -> int:
                              "time_ratio": pre["train_runtime_s"] / plain["train_runtime_s"]}
     print(json.dumps(res, indent=2))
     if not args.quick:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "dpo_memory.json").write_text(json.dumps(res, indent=2))
+        save_result(res, "dpo_memory")
     return 0
 
 

@@ -19,15 +19,14 @@ import platform
 import statistics
 import time
 from datetime import date
-from pathlib import Path
 
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from benchmarks import save_result
 from pipeline.models.export import to_gpt2
 from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, count_flops_peak
 
-RESULTS = Path(__file__).parent / "results"
 SHAPE = {"vocab_size": 8192, "d_model": 256, "n_layers": 4, "n_heads": 8, "max_seq": 512}
 
 
@@ -127,8 +126,7 @@ def main(argv=None) -> int:
     }
     print(json.dumps(res, indent=2))
     if not args.quick:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "minigpt_speed.json").write_text(json.dumps(res, indent=2))
+        save_result(res, "minigpt_speed")
     return 0
 
 

@@ -24,9 +24,10 @@ import time
 from datetime import date
 from pathlib import Path
 
+from benchmarks import save_result
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
-RESULTS = Path(__file__).parent / "results"
 NANOGPT_RECORDED = {"wall_s": 129.0, "val_loss": 1.886, "source": "measured on this machine on 2026-11-22"}
 NANOGPT_CMD = ["train.py", "config/train_shakespeare_char.py", "--device=cpu", "--compile=False", "--eval_iters=20",
                "--log_interval=1", "--block_size=64", "--batch_size=12", "--n_layer=4", "--n_head=4",
@@ -74,8 +75,7 @@ def main(argv=None) -> int:
            "meets_target": mini["val_loss"] <= 1.88 and mini["wall_s"] <= nano["wall_s"]}
     print(json.dumps(res, indent=2))
     if not args.max_steps:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "shakespeare_char.json").write_text(json.dumps(res, indent=2))
+        save_result(res, "shakespeare_char")
     return 0
 
 

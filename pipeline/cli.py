@@ -48,11 +48,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"alignpipe: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    # Stage scripts parse sys.argv (TrlParser does), so present them a normal argv.
-    sys.argv = [f"alignpipe {name}", *rest]
     from pipeline.errors import run_cli
 
-    return run_cli(module.main, rest)
+    # Stage scripts parse sys.argv (TrlParser does), so present them a normal argv while they run.
+    saved, sys.argv = sys.argv, [f"alignpipe {name}", *rest]
+    try:
+        return run_cli(module.main, rest)
+    finally:
+        sys.argv = saved
 
 
 if __name__ == "__main__":

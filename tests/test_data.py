@@ -503,3 +503,10 @@ def test_bad_weight_is_rejected(tmp_path, weight):
     a = write_jsonl(tmp_path / "a.jsonl", sft_rows("a", 4))
     with pytest.raises(AlignpipeError, match="weight must be a fraction"):
         load_mixture({"datasets": [{"id": str(a), "weight": weight}]}, "sft")
+
+
+def test_cli_gives_back_sys_argv_after_a_command(tmp_path, capsys):
+    before = list(sys.argv)
+    assert cli_main(["data", "check", str(tmp_path / "absent.jsonl"), "--kind", "sft"]) != 0
+    assert "absent.jsonl" in capsys.readouterr().err
+    assert sys.argv == before  # the command saw `alignpipe data ...`; the caller's argv is back

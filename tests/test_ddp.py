@@ -42,11 +42,7 @@ def ddp_run(tmp_path_factory, tiny_minigpt):
         "sft": {"recipe": str(TINY / "sft.yaml"), "overrides": {"model_name_or_path": str(tiny_minigpt), **SMALL}},
         "dpo": {"recipe": str(TINY / "dpo.yaml"), "overrides": SMALL},
     }}))
-    saved = sys.argv
-    try:
-        rc = cli.main(["run", str(pipeline_file), "--output", str(d / "run"), "--accelerate-config", str(CPU_DDP)])
-    finally:
-        sys.argv = saved
+    rc = cli.main(["run", str(pipeline_file), "--output", str(d / "run"), "--accelerate-config", str(CPU_DDP)])
     assert rc == 0
     return d / "run"
 

@@ -23,11 +23,7 @@ EVALUATED = ("pretrain", "sft", "ppo", "dpo")
 
 
 def alignpipe(*argv) -> int:
-    saved = sys.argv
-    try:
-        return cli.main(["run", *map(str, argv)])
-    finally:
-        sys.argv = saved
+    return cli.main(["run", *map(str, argv)])
 
 
 def manifest(run_dir) -> dict:

@@ -3,7 +3,6 @@ generation config, model card with a model-index), LoRA adapters and merged adap
 HfApi (monkeypatched: no network), and the token, which is never written anywhere."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -45,11 +44,7 @@ def run_dir(tmp_path_factory, tiny_minigpt, tiny_data):
 
 
 def publish_main(*argv) -> int:
-    saved = sys.argv
-    try:
-        return cli.main(["publish", *map(str, argv)])
-    finally:
-        sys.argv = saved
+    return cli.main(["publish", *map(str, argv)])
 
 
 def files_in(folder) -> list[str]:
