@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("pipeline.orchestrate", "run a whole pipeline recipe (all stages, skip/resume)"),
     "publish": ("pipeline.publish", "publish a stage's model to the Hugging Face Hub"),
     "plan": ("pipeline.plan", "Chinchilla scaling-law planner: optimal params/tokens and loss"),
-    "export": ("pipeline.models.export", "export a MiniGPT checkpoint to a plain GPT-2 checkpoint"),
+    "export": ("pipeline.models.export", "export a MiniGPT checkpoint to plain GPT-2 / GPT-NeoX"),
     "merge": ("pipeline.merge", "merge a LoRA adapter into its base model"),
     "data": ("pipeline.data_cli", "check or convert a data file (sft, preference, prompt)"),
     "make-data": ("pipeline.defaults.build", "write the embedded default data sets to a folder"),

@@ -45,6 +45,7 @@ class PretrainArguments(DataArguments):
     n_heads: int = 8
     ffn_mult: int = 4
     dropout: float = 0.0
+    pos_embedding: str = field(default="learned", metadata={"help": "'learned' (GPT-2) or 'rope' (rotary)."})
 
 
 class PretrainTrainer(Trainer):
@@ -109,6 +110,7 @@ def build_model(args: PretrainArguments, model_args: ModelConfig, training_args,
         max_seq=args.block_size,
         ffn_mult=args.ffn_mult,
         dropout=args.dropout,
+        pos_embedding=args.pos_embedding,
     )
     model = MiniGPTForCausalLM(config)
     align_with_tokenizer(model, tokenizer)

@@ -4,10 +4,11 @@
                       [--license apache-2.0] [--dry-run OUT_DIR]
 
 What is uploaded (exactly the folder `--dry-run OUT_DIR` writes, and nothing is uploaded then):
-- the weights as safetensors, config.json and generation_config.json. A MiniGPT causal LM is exported
-  to GPT-2 (`pipeline.models.export`, logits checked against the original), so it loads with
-  `GPT2LMHeadModel` / `AutoModelForCausalLM` and no remote code, and a MiniGPT reward model to
-  `GPT2ForSequenceClassification` (`AutoModelForSequenceClassification`); other architectures are
+- the weights as safetensors, config.json and generation_config.json. A MiniGPT is exported
+  (`pipeline.models.export`, logits checked against the original) to GPT-2 when its positions are
+  learned and to GPT-NeoX when they are rotary, so a causal LM loads with `AutoModelForCausalLM`
+  (`GPT2LMHeadModel` / `GPTNeoXForCausalLM`) and no remote code, and a reward model with
+  `AutoModelForSequenceClassification` (`...ForSequenceClassification`); other architectures are
   copied as they are;
 - the tokenizer with its chat template (re-saved from the stage folder);
 - README.md, the model card (`pipeline.cards`): metadata (base_model, datasets, library_name,
@@ -16,7 +17,7 @@ What is uploaded (exactly the folder `--dry-run OUT_DIR` writes, and nothing is 
 - for a LoRA stage: the adapter (adapter_config.json + adapter_model.safetensors, library_name
   peft) whose base must be a Hub model: `--base-model ID` names it when the adapter was trained on a
   local folder (adapter_config.json is rewritten to point at it); or, with `--merge-lora`, the merged
-  model (exported to GPT-2 if it is a MiniGPT).
+  model (exported to GPT-2 or GPT-NeoX if it is a MiniGPT).
 Never uploaded: checkpoints, optimizer states, training_args.bin (a pickle), logs, run records.
 
 The token comes from HF_TOKEN or the Hugging Face login (`huggingface_hub.get_token`) and is only
@@ -90,7 +91,7 @@ def _full_model(src: Path, out: Path) -> tuple[str, str]:
         from pipeline.models.export import export
 
         export(str(src), str(out))
-        return ("GPT2ForSequenceClassification" if tag == "text-classification" else "GPT2LMHeadModel"), tag
+        return AutoConfig.from_pretrained(out).architectures[0], tag
     _copy_model_files(src, out)
     return arch, tag
 
@@ -132,7 +133,7 @@ def _adapter(src: Path, out: Path, base_model: str | None) -> str:
             if (Path(base) / "config.json").is_file() else None
         if base_type == "minigpt":
             raise AlignpipeError(f"the adapter in {src} is on a MiniGPT base, which loads only with alignpipe "
-                                 "installed; publish it merged (--merge-lora), which exports it to GPT-2")
+                                 "installed; publish it merged (--merge-lora), which exports it to GPT-2 or GPT-NeoX")
         if not base_model:
             raise AlignpipeError(f"the adapter's base is a local folder ({base}); publish the base first and name "
                                  "it with --base-model ORG/NAME, or publish the merged model with --merge-lora")

@@ -163,7 +163,7 @@ def test_preference_pairs_are_labelled_right_and_length_is_no_shortcut(split):
     assert not any(check_answer(r["answer"], x) for r, x in zip(rows, rejected))
     assert all(len(c) != len(x) for c, x in zip(chosen, rejected))
     chosen_longer = sum(len(c) > len(x) for c, x in zip(chosen, rejected)) / len(rows)
-    tolerance = 0.03 if split == "train" else 0.08  # 4000 vs 250 fair coin flips
+    tolerance = 0.03 if split == "train" else 0.08  # 12000 vs 250 fair coin flips
     assert abs(chosen_longer - 0.5) < tolerance
     # Styles lean terse like the SFT replies, on both sides, so neither side teaches verbosity.
     # (Every verbose phrasing has a ":", "=" or "."; a terse answer has none.)

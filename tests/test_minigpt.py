@@ -1,8 +1,18 @@
-"""MiniGPT behaves like any Transformers causal LM: save/load, generate with cache, padding, checkpointing, export."""
+"""MiniGPT behaves like any Transformers causal LM: save/load, generate with cache, padding, checkpointing, export.
+
+Every test that takes the `model` or `pos` fixture runs for learned positions and for rotary ones."""
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, GPT2LMHeadModel
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    GPT2ForSequenceClassification,
+    GPT2LMHeadModel,
+    GPTNeoXForCausalLM,
+    GPTNeoXForSequenceClassification,
+)
 
 import pipeline  # noqa: F401  (registers MiniGPT)
 from pipeline.models.export import export
@@ -17,10 +27,15 @@ def tiny_config(**kw):
     return MiniGPTConfig(**{**cfg, **kw})
 
 
+@pytest.fixture(params=["learned", "rope"])
+def pos(request):
+    return request.param
+
+
 @pytest.fixture
-def model():
+def model(pos):
     torch.manual_seed(0)
-    return MiniGPTForCausalLM(tiny_config()).eval()
+    return MiniGPTForCausalLM(tiny_config(pos_embedding=pos)).eval()
 
 
 def test_config_aliases_and_tied_head(model):
@@ -86,9 +101,9 @@ def test_left_padded_batch_generation_matches_single(model):
     assert torch.equal(batch[1, 8:], model.generate(b[None], **kw)[0, 8:])
 
 
-def test_gradient_checkpointing_same_gradients():
+def test_gradient_checkpointing_same_gradients(pos):
     torch.manual_seed(0)
-    m = MiniGPTForCausalLM(tiny_config()).train()
+    m = MiniGPTForCausalLM(tiny_config(pos_embedding=pos)).train()
     x = torch.randint(3, 97, (2, 16))
 
     def grads():
@@ -104,9 +119,9 @@ def test_gradient_checkpointing_same_gradients():
         assert torch.allclose(plain[n], ckpt[n], atol=1e-6), n
 
 
-def test_reward_read_at_last_non_pad_token(tmp_path):
+def test_reward_read_at_last_non_pad_token(tmp_path, pos):
     torch.manual_seed(0)
-    MiniGPTForCausalLM(tiny_config()).save_pretrained(tmp_path)
+    MiniGPTForCausalLM(tiny_config(pos_embedding=pos)).save_pretrained(tmp_path)
     rm = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=1).eval()
     assert isinstance(rm, MiniGPTForSequenceClassification)
     seq = torch.randint(3, 97, (6,))
@@ -130,20 +145,51 @@ def test_backbone_found_by_base_model_prefix():
     assert len(out.hidden_states) == 3 and out.hidden_states[-1].shape == (1, 5, 32)
 
 
-def test_export_to_gpt2_parity(model, tmp_path):
-    model.save_pretrained(tmp_path / "mg")
-    diff = export(str(tmp_path / "mg"), str(tmp_path / "gpt2"))
-    gpt2 = AutoModelForCausalLM.from_pretrained(tmp_path / "gpt2").eval()
-    assert isinstance(gpt2, GPT2LMHeadModel)
-    x = torch.randint(0, 97, (3, 40))
+def _perturbed(m):
+    """Random biases and LayerNorm weights too (they start at 0 and 1, which would hide a wrong mapping)."""
     with torch.no_grad():
-        assert (gpt2(x).logits - model(x).logits).abs().max().item() < 1e-4
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return m.eval()
+
+
+def test_export_parity_gpt2_or_neox(model, pos, tmp_path):
+    _perturbed(model).save_pretrained(tmp_path / "mg")
+    diff = export(str(tmp_path / "mg"), str(tmp_path / "plain"))
+    plain = AutoModelForCausalLM.from_pretrained(tmp_path / "plain").eval()
+    assert isinstance(plain, GPT2LMHeadModel if pos == "learned" else GPTNeoXForCausalLM)
+    assert plain.config.tie_word_embeddings
+    x = torch.randint(0, 97, (3, 40))
+    am = torch.ones_like(x)
+    am[0, :7] = 0  # left padding, positions counted from the first real token (as generate does)
+    position_ids = (am.cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        assert (plain(x).logits - model(x).logits).abs().max().item() < 1e-4
+        both = [m(x, attention_mask=am, position_ids=position_ids).logits[am.bool()] for m in (plain, model)]
+        assert (both[0] - both[1]).abs().max().item() < 1e-4
+    kw = {"max_new_tokens": 12, "do_sample": False, "pad_token_id": PAD, "eos_token_id": None}
+    assert torch.equal(plain.generate(x[:, :9], **kw), model.generate(x[:, :9], **kw))
     assert diff < 1e-4
 
 
-def test_flops_and_mfu(model):
+def test_reward_model_export_gives_the_same_rewards(pos, tmp_path):
+    torch.manual_seed(0)
+    rm = _perturbed(MiniGPTForSequenceClassification(tiny_config(pos_embedding=pos, num_labels=1)))
+    rm.save_pretrained(tmp_path / "rm")
+    export(str(tmp_path / "rm"), str(tmp_path / "plain"))
+    plain = AutoModelForSequenceClassification.from_pretrained(tmp_path / "plain").eval()
+    assert isinstance(plain, GPT2ForSequenceClassification if pos == "learned" else GPTNeoXForSequenceClassification)
+    x = torch.randint(3, 97, (2, 12))
+    x[1, 8:] = PAD  # right padding, read at the last real token
+    am = (x != PAD).long()
+    with torch.no_grad():
+        assert torch.allclose(plain(x, attention_mask=am).logits, rm(x, attention_mask=am).logits, atol=1e-5)
+
+
+def test_flops_and_mfu(model, pos):
     n = model.num_params()
-    assert n == sum(p.numel() for p in model.parameters()) - 64 * 32
+    table = 64 * 32 if pos == "learned" else 0  # learned position table, not counted; rope has none
+    assert n == sum(p.numel() for p in model.parameters()) - table
     fpt = model.flops_per_token(seq_len=64)
     assert fpt == 6 * n + 12 * 2 * 32 * 64
     assert model.estimate_mfu(tokens_per_iter=1000, dt=1.0, peak_flops=fpt * 2000) == pytest.approx(0.5)
@@ -152,3 +198,34 @@ def test_flops_and_mfu(model):
 def test_too_long_sequence_is_a_clear_error(model):
     with pytest.raises(ValueError, match="max_seq"):
         model(torch.randint(3, 97, (1, 65)))
+
+
+def test_rope_config_checks():
+    with pytest.raises(ValueError, match="pos_embedding"):
+        tiny_config(pos_embedding="alibi")
+    with pytest.raises(ValueError, match="even head size"):
+        tiny_config(pos_embedding="rope", d_model=36, n_heads=4)
+
+
+def test_rope_attention_depends_on_relative_position_only():
+    """Shifting every position by the same amount leaves rope's logits unchanged (not learned positions')."""
+    torch.manual_seed(0)
+    x = torch.randint(3, 97, (1, 10))
+    shifted = torch.arange(5, 15)[None]
+    for pos, same in (("rope", True), ("learned", False)):
+        m = _perturbed(MiniGPTForCausalLM(tiny_config(pos_embedding=pos)))
+        with torch.no_grad():
+            a, b = m(x).logits, m(x, position_ids=shifted).logits
+        assert torch.allclose(a, b, atol=1e-4) == same, pos
+
+
+def test_importing_minigpt_before_transformers_registers_it():
+    """`from pipeline.models.minigpt import ...` as a script's first import used to fail (circular import)."""
+    import subprocess
+    import sys
+
+    code = ("import pipeline; from pipeline.models.minigpt import MiniGPTConfig; "
+            "from transformers import AutoConfig; print(type(AutoConfig.for_model('minigpt')).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "MiniGPTConfig"

@@ -171,8 +171,12 @@ def test_merged_lora_reloads_to_the_adapter_models_logits(lora_stage, tmp_path):
     assert not torch.allclose(logits(merged, v), logits(base, v), atol=1e-4)  # the adapter is in the weights
 
 
-def test_minigpt_reward_model_publishes_as_gpt2_classifier_with_the_same_rewards(tmp_path, tiny_tokenizer):
-    from transformers import AutoModelForSequenceClassification, GPT2ForSequenceClassification
+@pytest.mark.parametrize(("pos", "arch"), [("learned", "GPT2ForSequenceClassification"),
+                                         ("rope", "GPTNeoXForSequenceClassification")])
+def test_minigpt_reward_model_publishes_as_a_plain_classifier_with_the_same_rewards(tmp_path, tiny_tokenizer, pos,
+                                                                                   arch):
+    import transformers
+    from transformers import AutoModelForSequenceClassification
 
     from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForSequenceClassification
 
@@ -180,16 +184,16 @@ def test_minigpt_reward_model_publishes_as_gpt2_classifier_with_the_same_rewards
     torch.manual_seed(0)
     rm = MiniGPTForSequenceClassification(MiniGPTConfig(
         vocab_size=len(tiny_tokenizer), d_model=32, n_layers=2, n_heads=4, max_seq=32, num_labels=1,
-        pad_token_id=tiny_tokenizer.pad_token_id)).eval()
+        pad_token_id=tiny_tokenizer.pad_token_id, pos_embedding=pos)).eval()
     torch.nn.init.normal_(rm.score.weight, std=1.0)  # a head that is not near zero, so a wrong pooling shows
     rm.save_pretrained(stage)
     tiny_tokenizer.save_pretrained(stage)
     out = tmp_path / "out"
     assert publish_main(str(stage), "--repo-id", "me/rm", "--dry-run", str(out)) == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["architectures"] == ["GPT2ForSequenceClassification"] and "auto_map" not in config
+    assert config["architectures"] == [arch] and "auto_map" not in config
     exported = AutoModelForSequenceClassification.from_pretrained(out).eval()
-    assert isinstance(exported, GPT2ForSequenceClassification)
+    assert isinstance(exported, getattr(transformers, arch))
     # right-padded rows of different lengths: each scored at its last real token, as in training
     pad = tiny_tokenizer.pad_token_id
     rows = [[5, 6, 7, 8, 9, 10], [11, 12, 13]]

@@ -6,7 +6,7 @@
   library (`corpus.build_corpus(TEXT_MIN_CHARS)`, about 4 MB, cached after the first
   build), split 99/1 into train/test at document boundaries; `seed` does not change it.
 - "sft": chat conversations answering small verifiable tasks (`tasks`), 5000 train / 250 test.
-- "preference": prompt / chosen (correct) / rejected (wrong) pairs, 4000 / 250.
+- "preference": prompt / chosen (correct) / rejected (wrong) pairs, 12000 / 250.
 - "prompt": prompts with their answers for RL, 2000 / 250.
 
 Test splits are held out: no test prompt appears in any train split. `check_answer` and

@@ -73,7 +73,7 @@ SPLITS = ("train", "test")
 SIZES = {
     ("sft", "train"): 5000,
     ("sft", "test"): 250,
-    ("preference", "train"): 4000,
+    ("preference", "train"): 12000,
     ("preference", "test"): 250,
     ("prompt", "train"): 2000,
     ("prompt", "test"): 250,

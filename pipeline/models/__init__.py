@@ -11,6 +11,9 @@ def register() -> None:
     global _registered
     if _registered:
         return
+    being_imported = sys.modules.get("pipeline.models.minigpt")
+    if being_imported is not None and not hasattr(being_imported, "__all__"):
+        return  # transformers finished loading inside minigpt.py's own imports: its last line registers
     _registered = True
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 

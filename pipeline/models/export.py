@@ -1,15 +1,19 @@
-"""Export a MiniGPT checkpoint as plain GPT-2, loadable anywhere with no remote code.
+"""Export a MiniGPT checkpoint as a plain Transformers model, loadable anywhere with no remote code.
 
-    alignpipe export CHECKPOINT --to gpt2 -o DIR
+    alignpipe export CHECKPOINT -o DIR
 
-A causal LM becomes a `GPT2LMHeadModel`; a reward or value model (MiniGPTForSequenceClassification)
-a `GPT2ForSequenceClassification` with the same `score` head. MiniGPT uses GPT-2's layout (pre-norm,
-biases, exact GELU, tied head), so the export is a renaming plus a transpose: GPT-2 stores its
-projections as Conv1D (in, out) where MiniGPT's nn.Linear holds (out, in). Both score the hidden state
-of the rightmost token that is not the pad token, so a reward model gives the same rewards on inputs
-whose pad tokens are only padding. The export checks logits on random inputs against the source and
-refuses to write a checkpoint that differs by more than `--atol` (1e-4 by default). A causal LM
-converts with llama.cpp's GGUF tools like any GPT-2.
+Learned positions export to GPT-2, rotary positions (`pos_embedding: rope`) to GPT-NeoX. A causal LM
+becomes a `GPT2LMHeadModel` / `GPTNeoXForCausalLM`; a reward or value model
+(MiniGPTForSequenceClassification) the matching `...ForSequenceClassification` with the same `score`
+head. MiniGPT uses their layout (pre-norm, biases, exact GELU, tied head), so the export is a renaming
+plus a relayout: GPT-2 stores its projections as Conv1D (in, out) where MiniGPT's nn.Linear holds
+(out, in); GPT-NeoX keeps nn.Linear but packs q, k, v per head ([q_h | k_h | v_h] for each head h)
+where MiniGPT packs them per kind (all q, all k, all v), and rotates q and k the same way (the two
+halves of each head, theta 10000). All of them score the hidden state of the rightmost token that is
+not the pad token, so a reward model gives the same rewards on inputs whose pad tokens are only
+padding. The export checks logits on random inputs against the source and refuses to write a
+checkpoint that differs by more than `--atol` (1e-4 by default). Both convert with llama.cpp's GGUF
+tools.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from transformers import (
     GPT2Config,
     GPT2ForSequenceClassification,
     GPT2LMHeadModel,
+    GPTNeoXConfig,
+    GPTNeoXForCausalLM,
+    GPTNeoXForSequenceClassification,
 )
 
 import pipeline  # noqa: F401
@@ -37,12 +44,35 @@ _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 
 
+def _tokens_and_head(c) -> dict:
+    """Config fields both targets take from MiniGPT's as they are."""
+    return {"bos_token_id": c.bos_token_id, "eos_token_id": c.eos_token_id, "pad_token_id": c.pad_token_id,
+            "tie_word_embeddings": True, "num_labels": c.num_labels}
+
+
+def _load(model, classes: tuple[type, type], cfg, sd: dict, optional=lambda key: False):
+    """`sd` loaded into the causal LM or sequence classifier of `classes` (matching `model`), tied and in eval mode."""
+    classifier = isinstance(model, MiniGPTForSequenceClassification)
+    if classifier:
+        cfg.id2label, cfg.label2id = model.config.id2label, model.config.label2id
+    out = classes[classifier](cfg)
+    missing, unexpected = out.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if k != "lm_head.weight" and not optional(k)]  # lm_head: tied to the embedding
+    if missing or unexpected:
+        raise AlignpipeError(f"export: weights do not map onto {type(out).__name__} "
+                             f"(missing {missing}, unexpected {unexpected})")
+    if not classifier:
+        out.tie_weights()
+    return out.to(next(model.parameters()).dtype).eval()
+
+
 def to_gpt2(
     model: MiniGPTForCausalLM | MiniGPTForSequenceClassification,
 ) -> GPT2LMHeadModel | GPT2ForSequenceClassification:
     """The same network as GPT-2: the LM for a causal LM, the sequence classifier for a reward model."""
     c = model.config
-    classifier = isinstance(model, MiniGPTForSequenceClassification)
+    if c.pos_embedding != "learned":
+        raise AlignpipeError("export: GPT-2 has learned positions only; a rope MiniGPT exports to GPT-NeoX (to_neox)")
     cfg = GPT2Config(
         vocab_size=c.vocab_size,
         n_positions=c.max_seq,
@@ -55,27 +85,57 @@ def to_gpt2(
         embd_pdrop=c.dropout,
         attn_pdrop=c.dropout,
         layer_norm_epsilon=c.layer_norm_eps,
-        bos_token_id=c.bos_token_id,
-        eos_token_id=c.eos_token_id,
-        pad_token_id=c.pad_token_id,
-        tie_word_embeddings=True,
-        num_labels=c.num_labels,
+        **_tokens_and_head(c),
     )
-    if classifier:
-        cfg.id2label, cfg.label2id = c.id2label, c.label2id
-    gpt2 = (GPT2ForSequenceClassification if classifier else GPT2LMHeadModel)(cfg)
+    sd = {k: v.t().contiguous() if k.endswith(_CONV1D) else v for k, v in model.state_dict().items()
+          if k != "lm_head.weight"}
+    return _load(model, (GPT2LMHeadModel, GPT2ForSequenceClassification), cfg, sd,
+                 optional=lambda key: key.endswith("attn.bias"))  # GPT-2's causal-mask buffer
+
+
+_NEOX_NAMES = {"ln_1": "input_layernorm", "ln_2": "post_attention_layernorm", "attn.c_attn": "attention.query_key_value",
+               "attn.c_proj": "attention.dense", "mlp.c_fc": "mlp.dense_h_to_4h", "mlp.c_proj": "mlp.dense_4h_to_h"}
+
+
+def to_neox(
+    model: MiniGPTForCausalLM | MiniGPTForSequenceClassification,
+) -> GPTNeoXForCausalLM | GPTNeoXForSequenceClassification:
+    """The same network as GPT-NeoX (sequential residual, full rotary): for a MiniGPT with rope."""
+    c = model.config
+    cfg = GPTNeoXConfig(
+        vocab_size=c.vocab_size,
+        hidden_size=c.d_model,
+        num_hidden_layers=c.n_layers,
+        num_attention_heads=c.n_heads,
+        intermediate_size=c.ffn_mult * c.d_model,
+        hidden_act="gelu",  # exact GELU, as nn.GELU()
+        max_position_embeddings=c.max_seq,
+        rope_parameters={"rope_type": "default", "rope_theta": c.rope_theta, "partial_rotary_factor": 1.0},
+        use_parallel_residual=False,  # x + attn(ln1(x)), then + mlp(ln2(.)), as MiniGPT
+        attention_bias=True,
+        attention_dropout=c.dropout,
+        hidden_dropout=c.dropout,
+        layer_norm_eps=c.layer_norm_eps,
+        **_tokens_and_head(c),
+    )
+    nh, hs = c.n_heads, c.d_model // c.n_heads
     sd = {}
     for k, v in model.state_dict().items():
         if k == "lm_head.weight":
-            continue  # tied to wte
-        sd[k] = v.t().contiguous() if k.endswith(_CONV1D) else v
-    missing, unexpected = gpt2.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if k != "lm_head.weight" and not k.endswith("attn.bias")]
-    if missing or unexpected:
-        raise AlignpipeError(f"export: weights do not map onto GPT-2 (missing {missing}, unexpected {unexpected})")
-    if not classifier:
-        gpt2.tie_weights()
-    return gpt2.to(next(model.parameters()).dtype).eval()
+            continue
+        k = k.replace("transformer.wte", "gpt_neox.embed_in").replace("transformer.ln_f", "gpt_neox.final_layer_norm")
+        k = k.replace("transformer.h.", "gpt_neox.layers.")
+        for old, new in _NEOX_NAMES.items():
+            k = k.replace(f".{old}.", f".{new}.")
+        if "query_key_value" in k:  # (3, nh, hs, ...) per kind -> (nh, 3, hs, ...) per head
+            v = v.reshape(3, nh, hs, *v.shape[1:]).transpose(0, 1).reshape(v.shape)
+        sd[k] = v.contiguous()
+    return _load(model, (GPTNeoXForCausalLM, GPTNeoXForSequenceClassification), cfg, sd)
+
+
+def to_plain(model: MiniGPTForCausalLM | MiniGPTForSequenceClassification):
+    """GPT-2 for learned positions, GPT-NeoX for rotary ones."""
+    return to_neox(model) if model.config.pos_embedding == "rope" else to_gpt2(model)
 
 
 @torch.no_grad()
@@ -96,13 +156,14 @@ def export(checkpoint: str, out_dir: str, atol: float = 1e-4) -> float:
     if not isinstance(model, MiniGPTForCausalLM | MiniGPTForSequenceClassification):
         raise AlignpipeError(f"export: {checkpoint} is a {type(model).__name__}, not a MiniGPT checkpoint")
     model.eval()
-    gpt2 = to_gpt2(model)
-    diff = max_logit_diff(model, gpt2, model.config.vocab_size, min(64, model.config.max_seq))
+    plain = to_plain(model)
+    diff = max_logit_diff(model, plain, model.config.vocab_size, min(64, model.config.max_seq))
     if diff > atol:
-        raise AlignpipeError(f"export: GPT-2 logits differ from MiniGPT's by {diff:.2e} > {atol:.0e}; nothing written")
+        raise AlignpipeError(f"export: {type(plain).__name__} logits differ from MiniGPT's by {diff:.2e} > "
+                             f"{atol:.0e}; nothing written")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    gpt2.save_pretrained(out, safe_serialization=True)
+    plain.save_pretrained(out, safe_serialization=True)
     try:
         GenerationConfig.from_pretrained(checkpoint).save_pretrained(out)
     except OSError:
@@ -116,7 +177,6 @@ def export(checkpoint: str, out_dir: str, atol: float = 1e-4) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="alignpipe export", description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoint")
-    ap.add_argument("--to", choices=["gpt2"], default="gpt2")
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--atol", type=float, default=1e-4)
     args = ap.parse_args(argv)

@@ -1,16 +1,22 @@
 """MiniGPT: a small decoder-only Transformer, written as a first-class Transformers model.
 
-Token + learned position embeddings, pre-norm blocks of causal multi-head
-self-attention (F.scaled_dot_product_attention) and a GELU MLP, a final
-LayerNorm and an LM head tied to the token embedding; weights drawn from
-N(0, 0.02). The layout is GPT-2's (biases everywhere, LayerNorm eps 1e-5), so
-`pipeline.models.export` turns a checkpoint into a plain `GPT2LMHeadModel`.
+Token embeddings, positions either learned (`pos_embedding="learned"`, GPT-2)
+or rotary (`"rope"`, rotating queries and keys as GPT-NeoX and Llama do), pre-norm
+blocks of causal multi-head self-attention (F.scaled_dot_product_attention) and
+a GELU MLP, a final LayerNorm and an LM head tied to the token embedding;
+weights drawn from N(0, 0.02). Biases everywhere and LayerNorm eps 1e-5, so
+`pipeline.models.export` turns a checkpoint into a plain `GPT2LMHeadModel`
+(learned) or `GPTNeoXForCausalLM` (rope). Rotary positions make "the token
+k places back" one fixed attention pattern, which small models learn far
+faster than a table of absolute positions: copying and comparing tokens of
+the prompt is what the demo's tasks need.
 
 Supported: `generate` with a KV cache (Transformers' `DynamicCache`), left and
 right padding through `attention_mask` (positions follow the mask), `labels`
 with -100, `num_items_in_batch`, gradient checkpointing, `logits_to_keep`, and
 a sequence-classification head read at the last non-pad token (reward and
-value models). Assumed: absolute positions, so sequences are at most `max_seq`.
+value models). Sequences are at most `max_seq` tokens (the learned table's size;
+rope checks the same limit, so both kinds export to a model of that length).
 """
 
 from __future__ import annotations
@@ -52,6 +58,8 @@ class MiniGPTConfig(PretrainedConfig):
         max_seq: int = 512,
         ffn_mult: int = 4,
         dropout: float = 0.0,
+        pos_embedding: str = "learned",
+        rope_theta: float = 10000.0,
         layer_norm_eps: float = 1e-5,
         initializer_range: float = 0.02,
         use_cache: bool = True,
@@ -63,6 +71,10 @@ class MiniGPTConfig(PretrainedConfig):
     ):
         if d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        if pos_embedding not in ("learned", "rope"):
+            raise ValueError(f"pos_embedding must be 'learned' or 'rope', got {pos_embedding!r}")
+        if pos_embedding == "rope" and (d_model // n_heads) % 2:
+            raise ValueError(f"rope needs an even head size, got d_model/n_heads = {d_model // n_heads}")
         self.vocab_size = vocab_size
         self.d_model = d_model
         self.n_layers = n_layers
@@ -70,6 +82,8 @@ class MiniGPTConfig(PretrainedConfig):
         self.max_seq = max_seq
         self.ffn_mult = ffn_mult
         self.dropout = dropout
+        self.pos_embedding = pos_embedding
+        self.rope_theta = rope_theta
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
         self.use_cache = use_cache
@@ -87,6 +101,20 @@ def _dropout(p: float) -> nn.Module:
     return nn.Dropout(p) if p > 0 else nn.Identity()
 
 
+def rotate_half(x):
+    """(x1, x2) -> (-x2, x1) on the two halves of the last dimension (GPT-NeoX/Llama layout)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def rope_cos_sin(position_ids: torch.Tensor, head_size: int, theta: float, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin of shape (B, T, 1, 1, hs) for rotary positions: pair i turns by position * theta^(-2i/hs)."""
+    inv_freq = theta ** -(torch.arange(0, head_size, 2, device=position_ids.device, dtype=torch.float32) / head_size)
+    freqs = position_ids[..., None].float() * inv_freq  # (B, T, hs/2)
+    emb = torch.cat((freqs, freqs), dim=-1)[:, :, None, None]  # (B, T, 1, 1, hs): broadcast over (q|k, nh)
+    return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: MiniGPTConfig, layer_idx: int):
         super().__init__()
@@ -97,13 +125,18 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.resid_drop = _dropout(config.dropout)
 
-    def forward(self, x, mask=None, past_key_values=None):
+    def forward(self, x, mask=None, past_key_values=None, rope=None):
         B, T, C = x.size()  # batch, sequence length, d_model
-        q, k, v = self.c_attn(x).split(self.d, dim=2)
         hs = C // self.n_heads
-        q = q.view(B, T, self.n_heads, hs).transpose(1, 2)  # (B, nh, T, hs)
-        k = k.view(B, T, self.n_heads, hs).transpose(1, 2)  # (B, nh, T, hs)
-        v = v.view(B, T, self.n_heads, hs).transpose(1, 2)  # (B, nh, T, hs)
+        qkv = self.c_attn(x).view(B, T, 3, self.n_heads, hs)  # q, k, v for all heads
+        if rope is not None:  # rotate q and k by their positions (both in one go); the cache keeps rotated keys
+            cos, sin = rope  # (B, T, 1, 1, hs)
+            qk = qkv[:, :, :2]  # (B, T, 2, nh, hs)
+            q, k = (qk * cos + rotate_half(qk) * sin).unbind(2)
+        else:
+            q, k = qkv[:, :, 0], qkv[:, :, 1]
+        v = qkv[:, :, 2]
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, nh, T, hs) each
         if past_key_values is not None:
             k, v = past_key_values.update(k, v, self.layer_idx)  # (B, nh, S, hs), S = past + T
         dropout_p = self.dropout if self.training else 0.0
@@ -135,8 +168,8 @@ class Block(GradientCheckpointingLayer):
         self.ln_2 = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.mlp = MLP(config)
 
-    def forward(self, x, mask=None, past_key_values=None):
-        x = x + self.attn(self.ln_1(x), mask, past_key_values)
+    def forward(self, x, mask=None, past_key_values=None, rope=None):
+        x = x + self.attn(self.ln_1(x), mask, past_key_values, rope)
         x = x + self.mlp(self.ln_2(x))
         return x
 
@@ -179,7 +212,8 @@ class MiniGPTModel(MiniGPTPreTrainedModel):
     def __init__(self, config: MiniGPTConfig):
         super().__init__(config)
         self.wte = nn.Embedding(config.vocab_size, config.d_model)
-        self.wpe = nn.Embedding(config.max_seq, config.d_model)
+        # rope has no position table: positions rotate q and k inside attention
+        self.wpe = nn.Embedding(config.max_seq, config.d_model) if config.pos_embedding == "learned" else None
         self.drop = _dropout(config.dropout)
         self.h = nn.ModuleList([Block(config, i) for i in range(config.n_layers)])
         self.ln_f = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
@@ -226,13 +260,18 @@ class MiniGPTModel(MiniGPTPreTrainedModel):
                 position_ids = (attention_mask[:, -S:].long().cumsum(-1) - 1).clamp(min=0)[:, -T:]
             else:
                 position_ids = torch.arange(past, S, device=x.device)[None]  # (1, T)
-        x = self.drop(x + self.wpe(position_ids))
+        rope = None
+        if self.wpe is not None:
+            x = x + self.wpe(position_ids)
+        else:
+            rope = rope_cos_sin(position_ids, self.config.d_model // self.config.n_heads, self.config.rope_theta, x.dtype)
+        x = self.drop(x)
 
         hidden_states = () if output_hidden_states else None
         for block in self.h:
             if output_hidden_states:
                 hidden_states += (x,)
-            x = block(x, mask, past_key_values)
+            x = block(x, mask, past_key_values, rope)
         x = self.ln_f(x)
         if output_hidden_states:
             hidden_states += (x,)
@@ -297,7 +336,7 @@ class MiniGPTForCausalLM(MiniGPTPreTrainedModel, GenerationMixin):
     # ---- FLOPs accounting (nanoGPT style) ----
     def num_params(self, non_embedding: bool = True) -> int:
         n = sum(p.numel() for p in self.parameters())
-        if non_embedding:
+        if non_embedding and self.transformer.wpe is not None:
             n -= self.transformer.wpe.weight.numel()
         return n
 
@@ -385,4 +424,11 @@ __all__ = [
     "MiniGPTForSequenceClassification",
     "MiniGPTModel",
     "count_flops_peak",
+    "rope_cos_sin",
+    "rotate_half",
 ]
+
+# Imported before transformers was: the Auto classes learn about MiniGPT now (see pipeline.models).
+from pipeline.models import register
+
+register()
