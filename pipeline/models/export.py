@@ -9,9 +9,9 @@ head. MiniGPT uses their layout (pre-norm, biases, exact GELU, tied head), so th
 plus a relayout: GPT-2 stores its projections as Conv1D (in, out) where MiniGPT's nn.Linear holds
 (out, in); GPT-NeoX keeps nn.Linear but packs q, k, v per head ([q_h | k_h | v_h] for each head h)
 where MiniGPT packs them per kind (all q, all k, all v), and rotates q and k the same way (the two
-halves of each head, theta 10000). All of them score the hidden state of the rightmost token that is
-not the pad token, so a reward model gives the same rewards on inputs whose pad tokens are only
-padding. The export checks logits on random inputs against the source and refuses to write a
+halves of each head, the same rope_theta). All of them score the hidden state of the rightmost token
+that is not the pad token, so a reward model gives the same rewards on inputs whose pad tokens are
+only padding. The export checks logits on random inputs against the source and refuses to write a
 checkpoint that differs by more than `--atol` (1e-4 by default). Both convert with llama.cpp's GGUF
 tools.
 """
