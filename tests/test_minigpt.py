@@ -229,3 +229,11 @@ def test_importing_minigpt_before_transformers_registers_it():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "MiniGPTConfig"
+
+
+def test_rope_model_does_not_pretend_to_be_gpt2():
+    from pipeline.errors import AlignpipeError
+    from pipeline.models.export import to_gpt2
+
+    with pytest.raises(AlignpipeError, match="GPT-NeoX"):
+        to_gpt2(MiniGPTForCausalLM(tiny_config(pos_embedding="rope")))
