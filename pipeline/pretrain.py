@@ -47,6 +47,13 @@ class PretrainArguments(DataArguments):
     dropout: float = 0.0
     pos_embedding: str = field(default="learned", metadata={"help": "'learned' (GPT-2) or 'rope' (rotary)."})
 
+    def __post_init__(self):
+        """Check the MiniGPT shape with MiniGPTConfig's own rules before any data or tokenizer work."""
+        try:
+            MiniGPTConfig(d_model=self.d_model, n_heads=self.n_heads, pos_embedding=self.pos_embedding)
+        except ValueError as e:
+            raise AlignpipeError(f"pretrain recipe: {e}") from e
+
 
 class PretrainTrainer(Trainer):
     """Trainer that also logs held-out perplexity next to held-out loss."""

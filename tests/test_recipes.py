@@ -116,3 +116,18 @@ def test_gpu_recipe_runs_two_steps_on_a_tiny_model(path, tmp_path, tiny_tokenize
     assert state["global_step"] == 2
     losses = [h["loss"] for h in state["log_history"] if "loss" in h]
     assert losses and all(math.isfinite(loss) for loss in losses)  # logged and finite
+
+
+@pytest.mark.parametrize(("flags", "expected"), [(["--pos_embedding", "alibi"], "'learned' or 'rope'"),
+                                                 (["--pos_embedding", "rope", "--d_model", "36"], "even head size"),
+                                                 (["--d_model", "130"], "divisible by n_heads")])
+def test_bad_model_shape_is_a_clear_error_before_any_work(flags, expected, tmp_path, capsys):
+    from pipeline import pretrain
+    from pipeline.errors import run_cli
+
+    out = tmp_path / "pt"
+    argv = ["--config", str(ROOT / "recipes/minigpt/pretrain.yaml"), "--output_dir", str(out), *flags]
+    assert run_cli(pretrain.main, argv) == 2
+    err = capsys.readouterr().err
+    assert "pretrain recipe:" in err and expected in err and "Traceback" not in err
+    assert not out.exists()
