@@ -11,7 +11,7 @@ import pytest
 from pipeline import cli, defaults
 from pipeline.defaults import check_answer, default_rows, load_default, score
 from pipeline.defaults.corpus import DOC_SEP, build_corpus, split_corpus, split_documents
-from pipeline.defaults.tasks import KINDS, SIZES, TASKS, is_held_out, make_problem, make_rows
+from pipeline.defaults.tasks import DEFAULT_TASKS, KINDS, SIZES, TASKS, is_held_out, make_problem, make_rows
 from pipeline.errors import AlignpipeError
 
 # The corpus tests share one cached 1.2 MB build (a prefix of the 4 MB default), so only a
@@ -124,7 +124,20 @@ def test_default_sizes_and_task_balance():
         rows = make_rows(kind, split)
         assert len(rows) == size
         counts = Counter(row["task"] for row in rows)
-        assert set(counts) == set(TASKS) and max(counts.values()) - min(counts.values()) <= 1
+        assert set(counts) == set(DEFAULT_TASKS) and max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_rows_over_chosen_tasks_and_unknown_tasks():
+    rows = make_rows("preference", "train", n=90, tasks=TASKS)
+    counts = Counter(row["task"] for row in rows)
+    assert set(counts) == set(TASKS) and set(counts.values()) == {9}
+    assert {r["task"] for r in make_rows("sft", "test", n=20, tasks=("add", "max"))} == {"add", "max"}
+    # the default mix is a choice of tasks, not other data: the same tasks give the same rows
+    assert make_rows("sft", "train", n=70) == make_rows("sft", "train", n=70, tasks=DEFAULT_TASKS)
+    with pytest.raises(AlignpipeError, match="unknown task.*'multiply'"):
+        make_rows("sft", tasks=("add", "multiply"))
+    with pytest.raises(AlignpipeError, match="unknown task"):
+        make_rows("sft", tasks=())
 
 
 def test_no_test_prompt_is_in_any_train_split():
@@ -141,8 +154,8 @@ def test_tasks_with_few_held_out_problems_drop_out_of_large_test_splits():
     prompts = [_prompt(r) for r in rows]
     assert len(set(prompts)) == len(prompts) == 3000
     counts = Counter(r["task"] for r in rows)
-    # convert has 6 units x 99 amounts, ~120 held out (x 2 phrasings); add has ~200 held-out sums x 4 phrasings
-    assert counts["convert"] < 250 and counts["add"] > 300
+    # convert has 6 units x 99 amounts, ~120 held out (x 2 phrasings); compare ~2,000 held-out pairs x 2 phrasings
+    assert counts["convert"] < 250 and counts["compare"] > 400
 
 
 def test_sft_replies_are_correct_and_mostly_terse():
@@ -242,3 +255,18 @@ def test_make_data_writes_files_that_datasets_reloads(tmp_path, monkeypatch, cap
             expected = default_rows(kind, split, seed=3)
             assert reloaded.to_list() == expected
             assert f"{path}: {len(expected)} rows" in printed
+
+
+def test_make_data_tasks_option(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(defaults, "TEXT_MIN_CHARS", SMALL_CORPUS)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    assert cli.main(["make-data", "--output", str(tmp_path), "--tasks", "all"]) == 0
+    rows = datasets.load_dataset("json", data_files=str(tmp_path / "sft_train.jsonl"), split="train",
+                                 cache_dir=str(tmp_path))
+    assert set(rows["task"]) == set(TASKS) and rows.to_list() == default_rows("sft", "train", tasks=tuple(TASKS))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["make-data", "--output", str(tmp_path / "other"), "--tasks", "add,multiply"])
+    assert exit_info.value.code == 2
+    assert "unknown task(s) multiply" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()

@@ -14,6 +14,7 @@ from eval.generation import GenerationSettings, generate, prompt_ids, sequence_l
 from eval.judgments import judgment_metrics, read_judgments
 from eval.suite import load_suite
 from pipeline.cli import main as cli
+from pipeline.defaults import DEFAULT_TASKS
 from pipeline.errors import AlignpipeError, DataError
 from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, MiniGPTForSequenceClassification
 
@@ -401,8 +402,7 @@ def test_eval_json_schema(evaluated, trio):
                       "kl"}
     assert data["skipped"] == {}
     assert m["perplexity"]["documents"] == 3 and m["perplexity"]["window"] == 64 and m["perplexity"]["perplexity"] > 1
-    assert m["task_accuracy"]["n"] == 8 and set(m["task_accuracy"]["per_task"]) <= {
-        "add", "subtract", "compare", "max", "sort", "reverse", "count_letter", "list_length", "copy", "convert"}
+    assert m["task_accuracy"]["n"] == 8 and set(m["task_accuracy"]["per_task"]) <= set(DEFAULT_TASKS)
     assert m["multiple_choice"]["arith"]["n"] == 2 and m["multiple_choice"]["tasks_mc"]["n"] == 6
     assert m["reward_accuracy"]["n"] == 8 and 0 <= m["reward_accuracy"]["accuracy"] <= 1
     assert m["kl"]["n_samples"] == 8

@@ -5,7 +5,8 @@
 - "text": {"text": document} rows of real English prose from the Python standard
   library (`corpus.build_corpus(TEXT_MIN_CHARS)`, about 4 MB, cached after the first
   build), split 99/1 into train/test at document boundaries; `seed` does not change it.
-- "sft": chat conversations answering small verifiable tasks (`tasks`), 5000 train / 250 test.
+- "sft": chat conversations answering small verifiable tasks (`tasks.DEFAULT_TASKS` unless
+  `tasks` names others from `tasks.TASKS`), 5000 train / 250 test.
 - "preference": prompt / chosen (correct) / rejected (wrong) pairs, 12000 / 250.
 - "prompt": prompts with their answers for RL, 2000 / 250.
 
@@ -15,10 +16,11 @@ Test splits are held out: no test prompt appears in any train split. `check_answ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pipeline.defaults.corpus import build_corpus, split_corpus, split_documents
-from pipeline.defaults.tasks import KINDS, SIZES, SPLITS, check_answer, make_rows, score
+from pipeline.defaults.tasks import DEFAULT_TASKS, KINDS, SIZES, SPLITS, TASKS, check_answer, make_rows, score
 from pipeline.errors import AlignpipeError
 
 if TYPE_CHECKING:
@@ -30,7 +32,9 @@ TEXT_MIN_CHARS = 4_000_000
 
 __all__ = [
     "ALL_KINDS",
+    "DEFAULT_TASKS",
     "SIZES",
+    "TASKS",
     "SPLITS",
     "build_corpus",
     "check_answer",
@@ -42,7 +46,9 @@ __all__ = [
 ]
 
 
-def default_rows(kind: str, split: str = "train", seed: int = 0, n: int | None = None) -> list[dict]:
+def default_rows(
+    kind: str, split: str = "train", seed: int = 0, n: int | None = None, tasks: Sequence[str] = DEFAULT_TASKS
+) -> list[dict]:
     """The rows `load_default` wraps, as plain dicts."""
     if kind not in ALL_KINDS:
         raise AlignpipeError(f"unknown default data kind {kind!r}; choose one of {', '.join(ALL_KINDS)}")
@@ -51,15 +57,17 @@ def default_rows(kind: str, split: str = "train", seed: int = 0, n: int | None =
     if n is not None and n < 0:
         raise AlignpipeError(f"n must be a non-negative number of rows, got {n}")
     if kind != "text":
-        return make_rows(kind, split, seed, n)
+        return make_rows(kind, split, seed, n, tasks)
     train, test = split_corpus(build_corpus(TEXT_MIN_CHARS))
     docs = split_documents(train if split == "train" else test)
     return [{"text": doc} for doc in docs[:n]]
 
 
-def load_default(kind: str, split: str = "train", seed: int = 0, n: int | None = None) -> datasets.Dataset:
+def load_default(
+    kind: str, split: str = "train", seed: int = 0, n: int | None = None, tasks: Sequence[str] = DEFAULT_TASKS
+) -> datasets.Dataset:
     """A default data set: `kind` in ALL_KINDS, `split` "train" or "test", the first `n` rows
-    (default: the sizes in the module docstring; every document for "text")."""
+    (default: the sizes in the module docstring; every document for "text"); task kinds over `tasks`."""
     import datasets
 
-    return datasets.Dataset.from_list(default_rows(kind, split, seed, n))
+    return datasets.Dataset.from_list(default_rows(kind, split, seed, n, tasks))

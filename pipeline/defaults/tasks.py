@@ -1,21 +1,28 @@
 """Instruction tasks with verifiable answers, the checker that grades them, and the data built from them.
 
-The tasks are sized to what a ~1M parameter model learns in a few minutes of CPU
-training (short prompts, answers of a few characters, one operand of a sum below 10,
-a vocabulary of common short words), and each is still a real problem with one right
-answer whose held-out problems can be solved from the trained ones (no fact that only
-a held-out prompt holds, such as the spelling of an unseen word):
+Each task is a real problem with one right answer whose held-out problems can be solved
+from the trained ones (no fact that only a held-out prompt holds, such as the spelling of
+an unseen word):
 
-    add           What is 23 + 5?                        28
-    subtract      What is 67 - 4?                        63
     compare       Which is larger, 37 or 52?             52
-    max           What is the largest number in 4, 9, 2? 9
     sort          Sort in ascending order: 7, 2, 9       2, 7, 9
     reverse       Reverse the list: a, f, c              c, f, a
     count_letter  How many times does the letter a appear in banana?   3
     list_length   How many items are in the list a, f, c?              3
     copy          Repeat after me: (new line) blue cat   blue cat
     convert       How many meters are in 3 km?           3000
+    add           What is 23 + 5?                        28        (not in the default mix)
+    subtract      What is 67 - 4?                        63        (not in the default mix)
+    max           What is the largest number in 4, 9, 2? 9         (not in the default mix)
+
+The default mix (`DEFAULT_TASKS`, what `make_rows` and the demo use) is the first seven:
+the ones a ~1M-parameter MiniGPT learns within the demo's few minutes of CPU training.
+The last three are sound tasks that need about ten times that budget, measured on the
+demo's pretrained model: `add` alone reaches 0.93 held-out accuracy after 500 steps of
+32 fresh problems (16,000 examples), but in a mix of all ten tasks it was still at 0.23
+after 2,000 steps; a reward model on all ten plateaued at 0.80 pairwise accuracy, near
+chance on `add` and `subtract`, against 0.94 on the seven. `make_rows(..., tasks=TASKS)`
+(or `alignpipe make-data --tasks all`) builds data with every task for bigger budgets.
 
 Checking a response (`check_answer`)
 ------------------------------------
@@ -45,7 +52,7 @@ Data kinds (`make_rows`)
   chosen replies are terse).
 - "prompt": {"prompt": [user], "task", "answer"} for RL.
 
-Rows cycle through the tasks in order, so every prefix is balanced. The train and test
+Rows cycle through the chosen tasks in order, so every prefix is balanced. The train and test
 splits use separate random streams, and a stable hash sends each *problem* (task and
 operands, whatever the phrasing) to exactly one side: about 20% of every task's problems
 are held out and only they appear in test splits. So no test prompt appears in any train
@@ -176,7 +183,7 @@ class Draft(NamedTuple):
     phrasing: str  # the task's own verbose template, with an {answer} slot
 
 
-TASKS: dict[str, Callable[[random.Random], Draft]] = {}
+TASKS: dict[str, Callable[[random.Random], Draft]] = {}  # every task, by name
 
 
 def _task(fn: Callable[[random.Random], Draft]) -> Callable[[random.Random], Draft]:
@@ -316,6 +323,10 @@ def _convert(rng):
     return Draft((unit, n), prompt.format(t=target, n=n, u=name), str(answer), wrong, phrasing)
 
 
+#: The tasks of the embedded default data (see the module docstring for why not all of them).
+DEFAULT_TASKS = ("compare", "sort", "reverse", "count_letter", "list_length", "copy", "convert")
+
+
 def is_held_out(task: str, key: tuple) -> bool:
     """Whether a problem belongs to the test side (a stable hash, the same on every machine)."""
     digest = hashlib.blake2b(repr((task, key)).encode(), digest_size=8).digest()
@@ -387,8 +398,13 @@ def _prompt_row(p: Problem, rng: random.Random) -> dict:
 _ROW_BUILDERS = {"sft": _sft_row, "preference": _preference_row, "prompt": _prompt_row}
 
 
-def make_rows(kind: str, split: str = "train", seed: int = 0, n: int | None = None) -> list[dict]:
-    """`n` rows (default `SIZES[kind, split]`) of a data kind, deterministic in all arguments."""
+def make_rows(
+    kind: str, split: str = "train", seed: int = 0, n: int | None = None, tasks: Sequence[str] = DEFAULT_TASKS
+) -> list[dict]:
+    """`n` rows (default `SIZES[kind, split]`) of a data kind over `tasks`, deterministic in all arguments."""
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        raise AlignpipeError(f"unknown task(s) {', '.join(map(repr, unknown)) or '(none given)'}; known: {', '.join(TASKS)}")
     if kind not in _ROW_BUILDERS:
         raise AlignpipeError(f"unknown data kind {kind!r}; choose one of {', '.join(KINDS)}")
     if split not in SPLITS:
@@ -398,7 +414,7 @@ def make_rows(kind: str, split: str = "train", seed: int = 0, n: int | None = No
     rng = random.Random(f"alignpipe-defaults:{kind}:{split}:{seed}")
     rows: list[dict] = []
     seen: set[str] = set()
-    live = list(TASKS)  # tasks that can still contribute (test prompts must be new)
+    live = list(dict.fromkeys(tasks))  # tasks that can still contribute (test prompts must be new)
     while len(rows) < n and live:
         for task in list(live):
             if len(rows) == n:
