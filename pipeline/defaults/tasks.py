@@ -21,8 +21,9 @@ The last three are sound tasks that need about ten times that budget, measured o
 demo's pretrained model: `add` alone reaches 0.93 held-out accuracy after 500 steps of
 32 fresh problems (16,000 examples), but in a mix of all ten tasks it was still at 0.23
 after 2,000 steps; a reward model on all ten plateaued at 0.80 pairwise accuracy, near
-chance on `add` and `subtract`, against 0.94 on the seven. `make_rows(..., tasks=TASKS)`
-(or `alignpipe make-data --tasks all`) builds data with every task for bigger budgets.
+chance on `add` and `subtract`, against 0.94 on the seven from the same SFT model.
+`make_rows(..., tasks=TASKS)` (or `alignpipe make-data --tasks all`) builds data with
+every task for bigger budgets.
 
 Checking a response (`check_answer`)
 ------------------------------------
