@@ -126,18 +126,22 @@ def solve_plan(
 
 
 def minigpt_param_count(
-    n_layers: int, d_model: int, vocab_size: int, seq_len: int, ffn_mult: int = 4
+    n_layers: int, d_model: int, vocab_size: int, seq_len: int, ffn_mult: int = 4, pos_embedding: str = "learned"
 ) -> tuple[int, int]:
     """Exact (non-embedding, embedding) parameter counts of pipeline.models.minigpt.
 
     Per block: two LayerNorms (4d), c_attn (3d² + 3d), attention c_proj (d² + d), c_fc
     (f·d² + f·d) and MLP c_proj (f·d² + d), i.e. 12·d² + 13·d at f = 4; plus the final
-    LayerNorm (2d). Embedding: token table (vocab·d, tied to the LM head) and learned
-    positions (seq_len·d).
+    LayerNorm (2d). Embedding: token table (vocab·d, tied to the LM head) and, for
+    `pos_embedding="learned"`, learned positions (seq_len·d); rotary positions ("rope") have
+    no parameters.
     """
+    if pos_embedding not in ("learned", "rope"):
+        raise AlignpipeError(f"pos_embedding must be 'learned' or 'rope', got {pos_embedding!r}")
     d, f = d_model, ffn_mult
     per_layer = (4 + 2 * f) * d * d + (9 + f) * d
-    return n_layers * per_layer + 2 * d, (vocab_size + seq_len) * d
+    positions = seq_len if pos_embedding == "learned" else 0
+    return n_layers * per_layer + 2 * d, (vocab_size + positions) * d
 
 
 def _shape_score(non_embedding: int, target: float, n_layers: int, d_model: int) -> float:
@@ -149,7 +153,9 @@ def _shape_score(non_embedding: int, target: float, n_layers: int, d_model: int)
     return abs(math.log(non_embedding / target)) + 0.25 * outside_band + 0.02 * off_centre
 
 
-def minigpt_shape(params: float, vocab_size: int = 8192, seq_len: int = 1024, ffn_mult: int = 4) -> dict:
+def minigpt_shape(
+    params: float, vocab_size: int = 8192, seq_len: int = 1024, ffn_mult: int = 4, pos_embedding: str = "learned"
+) -> dict:
     """The MiniGPT (n_layers, d_model, n_heads) whose non-embedding count is closest to `params`.
 
     Searches depths 1..256 and, for each, the two multiples of 64 around the exact
@@ -166,12 +172,12 @@ def minigpt_shape(params: float, vocab_size: int = 8192, seq_len: int = 1024, ff
             max(HEAD_DIM, HEAD_DIM * math.floor(exact / HEAD_DIM)),
             max(HEAD_DIM, HEAD_DIM * math.ceil(exact / HEAD_DIM)),
         }:
-            non_emb, _ = minigpt_param_count(n_layers, d_model, vocab_size, seq_len, ffn_mult)
+            non_emb, _ = minigpt_param_count(n_layers, d_model, vocab_size, seq_len, ffn_mult, pos_embedding)
             score = _shape_score(non_emb, params, n_layers, d_model)
             if best is None or score < best[0]:
                 best = (score, n_layers, d_model)
     _, n_layers, d_model = best
-    non_emb, emb = minigpt_param_count(n_layers, d_model, vocab_size, seq_len, ffn_mult)
+    non_emb, emb = minigpt_param_count(n_layers, d_model, vocab_size, seq_len, ffn_mult, pos_embedding)
     flops_per_token = (
         FLOPS_PER_PARAM_TOKEN * (non_emb + d_model * vocab_size) + 12 * n_layers * d_model * seq_len
     )
@@ -183,6 +189,7 @@ def minigpt_shape(params: float, vocab_size: int = 8192, seq_len: int = 1024, ff
         "ffn_mult": ffn_mult,
         "vocab_size": vocab_size,
         "seq_len": seq_len,
+        "pos_embedding": pos_embedding,
         "aspect_ratio": d_model / n_layers,
         "non_embedding_params": non_emb,
         "embedding_params": emb,
@@ -304,9 +311,9 @@ ACTIVATION_BYTES_BF16 = 34  # per token, hidden unit and layer (Korthikanti et a
 CHECKPOINT_BYTES_BF16 = 2  # per token, hidden unit and layer: the saved block input
 
 
-def minigpt_arch(params: float, vocab_size: int = 8192, seq_len: int = 1024) -> Arch:
+def minigpt_arch(params: float, vocab_size: int = 8192, seq_len: int = 1024, pos_embedding: str = "learned") -> Arch:
     """The MiniGPT that `minigpt_shape` picks for `params`, as an Arch."""
-    s = minigpt_shape(params, vocab_size, seq_len)
+    s = minigpt_shape(params, vocab_size, seq_len, pos_embedding=pos_embedding)
     d = s["d_model"]
     return Arch(
         f"MiniGPT {s['n_layers']}x{d}",
@@ -320,16 +327,18 @@ def minigpt_arch(params: float, vocab_size: int = 8192, seq_len: int = 1024) -> 
         tied_embeddings=True,
         gated_mlp=False,
         gpt2_style=True,
-        max_positions=seq_len,
+        max_positions=seq_len if pos_embedding == "learned" else 0,
     )
 
 
-def arch_for_params(params: float, vocab_size: int = 8192, seq_len: int = 1024) -> Arch:
+def arch_for_params(
+    params: float, vocab_size: int = 8192, seq_len: int = 1024, pos_embedding: str = "learned"
+) -> Arch:
     """A reference architecture within 15% of `params` (e.g. 7B -> Llama-2-7B), else a MiniGPT shape."""
     for arch in REFERENCE_ARCHS:
         if abs(arch.n_params / params - 1) <= 0.15:
             return arch
-    return minigpt_arch(params, vocab_size, seq_len)
+    return minigpt_arch(params, vocab_size, seq_len, pos_embedding)
 
 
 def memory_row(
@@ -389,9 +398,10 @@ def memory_table(
     lora_rank: int = 16,
     dtypes: tuple[str, ...] = tuple(BYTES),
     vocab_size: int = 8192,
+    pos_embedding: str = "learned",
 ) -> list[dict]:
     """`memory_row` for each dtype and each reference model (params=None) or the model nearest `params`."""
-    archs = REFERENCE_ARCHS if params is None else (arch_for_params(params, vocab_size, seq_len),)
+    archs = REFERENCE_ARCHS if params is None else (arch_for_params(params, vocab_size, seq_len, pos_embedding),)
     return [
         memory_row(arch, dtype, seq_len=seq_len, batch_size=batch_size, lora_rank=lora_rank)
         for arch in archs
@@ -445,7 +455,10 @@ def format_plan(plan: dict) -> str:
         f"  tokens D          {_si(plan['tokens'])}   ({plan['tokens_per_param']:.1f} tokens per parameter)",
         f"  predicted loss    {plan['predicted_loss']:.3f} nats/token   ({fit})",
         "",
-        f"MiniGPT shape (vocab {s['vocab_size']}, seq_len {s['seq_len']}, ffn_mult {s['ffn_mult']})",
+        (
+            f"MiniGPT shape (vocab {s['vocab_size']}, seq_len {s['seq_len']}, ffn_mult {s['ffn_mult']}, "
+            f"{s['pos_embedding']} positions)"
+        ),
         f"  {shape}   (d_model/n_layers = {s['aspect_ratio']:.0f})",
         f"  parameters        {counts}",
         f"  training FLOPs    {plan['train_flops']:.3e}   ({per_token})",
@@ -531,12 +544,13 @@ def build_plan(
     *,
     vocab_size: int = 8192,
     seq_len: int = 1024,
+    pos_embedding: str = "learned",
     flops_per_second: float | None = None,
     mfu: float = 0.4,
 ) -> dict:
     """Everything `alignpipe plan` reports for a sizing, as a JSON-ready dict."""
     compute, params, tokens = solve_plan(compute, params, tokens)
-    shape = minigpt_shape(params, vocab_size, seq_len)
+    shape = minigpt_shape(params, vocab_size, seq_len, pos_embedding=pos_embedding)
     plan = {
         "compute": compute,
         "params": params,
@@ -565,6 +579,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocab-size", default="8192", help="MiniGPT vocabulary size (default 8192)")
     parser.add_argument(
         "--seq-len", default="1024", help="context length for the shape, KV cache and activations"
+    )
+    parser.add_argument(
+        "--pos-embedding",
+        choices=["learned", "rope"],
+        default="learned",
+        help="MiniGPT positions: a learned table (seq_len x d_model parameters) or rotary (none)",
     )
     parser.add_argument("--batch-size", default="1", help="sequences for KV cache and activations (--memory)")
     parser.add_argument("--flops-per-second", help="peak FLOP/s of one device, e.g. 989T (H100 bf16 dense)")
@@ -607,13 +627,19 @@ def main(argv: list[str] | None = None) -> int:
             tokens,
             vocab_size=vocab_size,
             seq_len=seq_len,
+            pos_embedding=args.pos_embedding,
             flops_per_second=flops_per_second,
             mfu=args.mfu,
         )
     if args.memory:
         n = out["plan"]["params"] if "plan" in out else None
         out["memory"] = memory_table(
-            n, seq_len=seq_len, batch_size=batch_size, lora_rank=lora_rank, vocab_size=vocab_size
+            n,
+            seq_len=seq_len,
+            batch_size=batch_size,
+            lora_rank=lora_rank,
+            vocab_size=vocab_size,
+            pos_embedding=args.pos_embedding,
         )
 
     if args.json:

@@ -99,14 +99,20 @@ def test_shape_matches_params_with_sane_proportions(n):
     assert s["total_params"] == s["non_embedding_params"] + s["embedding_params"]
 
 
-def test_shape_count_is_minigpt_exact():
+@pytest.mark.parametrize("pos_embedding", ["learned", "rope"])
+def test_shape_count_is_minigpt_exact(pos_embedding):
     import torch
 
     from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
 
-    s = minigpt_shape(1e6, vocab_size=500, seq_len=128)
+    s = minigpt_shape(1e6, vocab_size=500, seq_len=128, pos_embedding=pos_embedding)
     config = MiniGPTConfig(
-        vocab_size=500, d_model=s["d_model"], n_layers=s["n_layers"], n_heads=s["n_heads"], max_seq=128
+        vocab_size=500,
+        d_model=s["d_model"],
+        n_layers=s["n_layers"],
+        n_heads=s["n_heads"],
+        max_seq=128,
+        pos_embedding=pos_embedding,
     )
     with torch.device("meta"):
         model = MiniGPTForCausalLM(config)
@@ -198,6 +204,25 @@ def test_memory_for_an_unlisted_size_uses_a_minigpt_shape():
     assert row["model"] == f"MiniGPT {s['n_layers']}x{s['d_model']}"
     assert row["params"] == s["total_params"]
     assert row["kv_cache_per_token"] == 2 * s["n_layers"] * s["d_model"] * 2
+    (rope_row,) = memory_table(1e8, dtypes=("bf16",), pos_embedding="rope")
+    assert row["params"] - rope_row["params"] == 1024 * s["d_model"]  # no position table to store
+
+
+def test_plan_cli_counts_rope_positions(capsys):
+    import json
+
+    plans = {}
+    for pos in ("learned", "rope"):
+        code, out = _run(["--params", "1M", "--seq-len", "128", "--vocab-size", "2048", "--pos-embedding", pos,
+                          "--json"], capsys)
+        assert code == 0
+        plans[pos] = json.loads(out.out)["plan"]["minigpt"]
+    learned, rope = plans["learned"], plans["rope"]
+    assert rope["pos_embedding"] == "rope" and learned["d_model"] == rope["d_model"]
+    assert learned["embedding_params"] - rope["embedding_params"] == 128 * rope["d_model"]
+    assert rope["embedding_params"] == 2048 * rope["d_model"]
+    with pytest.raises(AlignpipeError, match="pos_embedding"):
+        minigpt_shape(1e6, pos_embedding="alibi")
 
 
 def _run(argv, capsys):
