@@ -82,7 +82,9 @@ def train(
         problems = [make_problem(tasks[i % len(tasks)], rng) for i in range(args.batch)]
         model(**batch(tok, problems)).loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step(), opt.zero_grad(), sched.step()
+        opt.step()
+        opt.zero_grad()
+        sched.step()
         if step % args.every == 0 or step == steps:
             curve.append((step, accuracy(model, tok, test)))
             print(
