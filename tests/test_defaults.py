@@ -268,5 +268,5 @@ def test_make_data_tasks_option(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["make-data", "--output", str(tmp_path / "other"), "--tasks", "add,multiply"])
     assert exit_info.value.code == 2
-    assert "unknown task(s) multiply" in capsys.readouterr().err
+    assert "unknown task(s) 'multiply'; known: add, subtract" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()

@@ -13,14 +13,17 @@ import json
 from pathlib import Path
 
 from pipeline.defaults import ALL_KINDS, DEFAULT_TASKS, SPLITS, TASKS, default_rows
+from pipeline.defaults.tasks import check_tasks
+from pipeline.errors import AlignpipeError
 
 
 def _tasks(value: str) -> tuple[str, ...]:
+    """--tasks: 'all' or a comma-separated list, checked here so a bad name stops before any file is written."""
     names = tuple(TASKS) if value == "all" else tuple(t.strip() for t in value.split(",") if t.strip())
-    unknown = [t for t in names if t not in TASKS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown task(s) {', '.join(unknown) or '(none)'}; known: {', '.join(TASKS)}")
-    return names
+    try:
+        return check_tasks(names)
+    except AlignpipeError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -329,6 +329,15 @@ def _convert(rng):
 DEFAULT_TASKS = ("compare", "sort", "reverse", "count_letter", "list_length", "copy", "convert")
 
 
+def check_tasks(tasks: Sequence[str]) -> tuple[str, ...]:
+    """`tasks` as a tuple, or an AlignpipeError naming the unknown ones (or saying none were given)."""
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        given = ", ".join(map(repr, unknown)) or "(none given)"
+        raise AlignpipeError(f"unknown task(s) {given}; known: {', '.join(TASKS)}")
+    return tuple(tasks)
+
+
 def is_held_out(task: str, key: tuple) -> bool:
     """Whether a problem belongs to the test side (a stable hash, the same on every machine)."""
     digest = hashlib.blake2b(repr((task, key)).encode(), digest_size=8).digest()
@@ -404,9 +413,7 @@ def make_rows(
     kind: str, split: str = "train", seed: int = 0, n: int | None = None, tasks: Sequence[str] = DEFAULT_TASKS
 ) -> list[dict]:
     """`n` rows (default `SIZES[kind, split]`) of a data kind over `tasks`, deterministic in all arguments."""
-    unknown = [t for t in tasks if t not in TASKS]
-    if unknown or not tasks:
-        raise AlignpipeError(f"unknown task(s) {', '.join(map(repr, unknown)) or '(none given)'}; known: {', '.join(TASKS)}")
+    check_tasks(tasks)
     if kind not in _ROW_BUILDERS:
         raise AlignpipeError(f"unknown data kind {kind!r}; choose one of {', '.join(KINDS)}")
     if split not in SPLITS:
