@@ -30,6 +30,7 @@ bench: venv
 
 lint: venv
 	$(BIN)/ruff check pipeline eval tests benchmarks
+	$(BIN)/ruff format --check pipeline eval tests benchmarks
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -25,31 +25,53 @@ from benchmarks import save_result
 
 RUNNER = (
     "import resource, runpy, sys\n"
-    "sys.argv = ['pipeline.dpo', *sys.argv[1:]]\n"
+    "sys.argv = ['alignpipe.stages.dpo', *sys.argv[1:]]\n"
     "try:\n"
-    "    runpy.run_module('pipeline.dpo', run_name='__main__')\n"
+    "    runpy.run_module('alignpipe.stages.dpo', run_name='__main__')\n"
     "except SystemExit as e:\n"
     "    assert not e.code, e.code\n"
     "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
 )
-COMMON = ["--dataset_name", "default", "--report_to", "none", "--save_strategy", "no", "--eval_strategy", "no",
-          "--gradient_checkpointing", "false", "--max_length", "64", "--logging_steps", "1", "--beta", "0.1",
-          "--disable_tqdm", "true", "--max_eval_samples", "1"]
+COMMON = [
+    "--dataset_name",
+    "default",
+    "--report_to",
+    "none",
+    "--save_strategy",
+    "no",
+    "--eval_strategy",
+    "no",
+    "--gradient_checkpointing",
+    "false",
+    "--max_length",
+    "64",
+    "--logging_steps",
+    "1",
+    "--beta",
+    "0.1",
+    "--disable_tqdm",
+    "true",
+    "--max_eval_samples",
+    "1",
+]
 
 
 def make_base(out: Path, d_model: int, n_layers: int) -> Path:
     import torch
 
-    from pipeline.defaults import load_default
-    from pipeline.modeling import align_with_tokenizer
-    from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
-    from pipeline.tokenizer import train_tokenizer
+    from alignpipe.core.modeling import align_with_tokenizer
+    from alignpipe.core.tokenizers import train_tokenizer
+    from alignpipe.defaults import load_default
+    from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
 
     texts = load_default("sft", "train", n=2000)["messages"]
     tok = train_tokenizer([m["content"] for conv in texts for m in conv], "bpe", 2048)
     torch.manual_seed(0)
-    model = MiniGPTForCausalLM(MiniGPTConfig(vocab_size=len(tok), d_model=d_model, n_layers=n_layers,
-                                             n_heads=d_model // 64, max_seq=128))
+    model = MiniGPTForCausalLM(
+        MiniGPTConfig(
+            vocab_size=len(tok), d_model=d_model, n_layers=n_layers, n_heads=d_model // 64, max_seq=128
+        )
+    )
     align_with_tokenizer(model, tok)
     model.save_pretrained(out)
     tok.save_pretrained(out)
@@ -57,7 +79,17 @@ def make_base(out: Path, d_model: int, n_layers: int) -> Path:
 
 
 def run_dpo(base: Path, out: Path, *extra: str) -> dict:
-    args = [sys.executable, "-c", RUNNER, "--model_name_or_path", str(base), "--output_dir", str(out), *COMMON, *extra]
+    args = [
+        sys.executable,
+        "-c",
+        RUNNER,
+        "--model_name_or_path",
+        str(base),
+        "--output_dir",
+        str(out),
+        *COMMON,
+        *extra,
+    ]
     p = subprocess.run(args, capture_output=True, text=True, check=False)
     if p.returncode:
         raise RuntimeError(p.stderr[-3000:])
@@ -77,18 +109,44 @@ def main(argv=None) -> int:
         base = make_base(tmp / "big", *big)
         steps = ["--max_steps", "2", "--per_device_train_batch_size", "2"]
         full = run_dpo(base, tmp / "full", *steps)
-        lora = run_dpo(base, tmp / "lora", *steps, "--use_peft", "true", "--lora_r", "16",
-                       "--lora_target_modules", "c_attn", "c_proj", "c_fc")
-        res["memory"] = {"base": f"MiniGPT d_model={big[0]} n_layers={big[1]}", "full_dpo_with_ref": full,
-                         "lora_dpo_no_ref": lora, "ratio": lora["peak_rss_mb"] / full["peak_rss_mb"]}
+        lora = run_dpo(
+            base,
+            tmp / "lora",
+            *steps,
+            "--use_peft",
+            "true",
+            "--lora_r",
+            "16",
+            "--lora_target_modules",
+            "c_attn",
+            "c_proj",
+            "c_fc",
+        )
+        res["memory"] = {
+            "base": f"MiniGPT d_model={big[0]} n_layers={big[1]}",
+            "full_dpo_with_ref": full,
+            "lora_dpo_no_ref": lora,
+            "ratio": lora["peak_rss_mb"] / full["peak_rss_mb"],
+        }
 
         small = make_base(tmp / "small", 128, 2)
-        epoch = ["--num_train_epochs", "1", "--max_train_samples", "128" if args.quick else "1024",
-                 "--per_device_train_batch_size", "16", "--precompute_ref_batch_size", "64"]
+        epoch = [
+            "--num_train_epochs",
+            "1",
+            "--max_train_samples",
+            "128" if args.quick else "1024",
+            "--per_device_train_batch_size",
+            "16",
+            "--precompute_ref_batch_size",
+            "64",
+        ]
         plain = run_dpo(small, tmp / "plain", *epoch)
         pre = run_dpo(small, tmp / "pre", *epoch, "--precompute_ref_log_probs", "true")
-        res["precompute"] = {"without": plain, "with": pre,
-                             "time_ratio": pre["train_runtime_s"] / plain["train_runtime_s"]}
+        res["precompute"] = {
+            "without": plain,
+            "with": pre,
+            "time_ratio": pre["train_runtime_s"] / plain["train_runtime_s"],
+        }
     print(json.dumps(res, indent=2))
     if not args.quick:
         save_result(res, "dpo_memory")

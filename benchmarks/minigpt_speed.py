@@ -23,9 +23,9 @@ from datetime import date
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from alignpipe.models.export import to_gpt2
+from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, count_flops_peak
 from benchmarks import save_result
-from pipeline.models.export import to_gpt2
-from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, count_flops_peak
 
 SHAPE = {"vocab_size": 8192, "d_model": 256, "n_layers": 4, "n_heads": 8, "max_seq": 512}
 
@@ -57,8 +57,14 @@ def train_step_time(model, x, steps: int) -> float:
 @torch.no_grad()
 def generate_tps(model, prompt, new_tokens: int, use_cache: bool) -> float:
     model.eval()
-    kw = {"max_new_tokens": new_tokens, "min_new_tokens": new_tokens, "do_sample": False, "use_cache": use_cache,
-          "pad_token_id": 0, "eos_token_id": None}
+    kw = {
+        "max_new_tokens": new_tokens,
+        "min_new_tokens": new_tokens,
+        "do_sample": False,
+        "use_cache": use_cache,
+        "pad_token_id": 0,
+        "eos_token_id": None,
+    }
     model.generate(prompt, **{**kw, "max_new_tokens": 4, "min_new_tokens": 4})  # warm-up
     t0 = time.perf_counter()
     out = model.generate(prompt, **kw)
@@ -85,8 +91,9 @@ def main(argv=None) -> int:
     x = torch.randint(2, SHAPE["vocab_size"], (B, T), generator=torch.Generator().manual_seed(0))
 
     peak = max(count_flops_peak(n, 6) for n in (1024, 2048, 1024, 2048))
-    t_mini, t_gpt2 = interleaved(lambda: train_step_time(mini, x, steps), lambda: train_step_time(gpt2, x, steps),
-                                 rounds)
+    t_mini, t_gpt2 = interleaved(
+        lambda: train_step_time(mini, x, steps), lambda: train_step_time(gpt2, x, steps), rounds
+    )
     tokens = B * T
     mfu_mini = mini.estimate_mfu(tokens, t_mini, peak, seq_len=T)
     mfu_gpt2 = mini.estimate_mfu(tokens, t_gpt2, peak, seq_len=T)  # same shape, same FLOPs
@@ -98,10 +105,16 @@ def main(argv=None) -> int:
     # measured with 1 thread (the setting a CPU server would use per request) and, for reference, with all.
     for n_threads in sorted({1, threads}):
         torch.set_num_threads(n_threads)
-        cached = interleaved(lambda: generate_tps(mini, prompt, new_tokens, True),
-                             lambda: generate_tps(gpt2, prompt, new_tokens, True), rounds)
-        nocache = interleaved(lambda: generate_tps(mini, prompt, new_tokens, False),
-                              lambda: generate_tps(gpt2, prompt, new_tokens, False), max(1, rounds - 1))
+        cached = interleaved(
+            lambda: generate_tps(mini, prompt, new_tokens, True),
+            lambda: generate_tps(gpt2, prompt, new_tokens, True),
+            rounds,
+        )
+        nocache = interleaved(
+            lambda: generate_tps(mini, prompt, new_tokens, False),
+            lambda: generate_tps(gpt2, prompt, new_tokens, False),
+            max(1, rounds - 1),
+        )
         gen[n_threads] = (*cached, *nocache)
     torch.set_num_threads(threads)
     cached_mini, cached_gpt2, nocache_mini, nocache_gpt2 = gen[1]
@@ -109,20 +122,31 @@ def main(argv=None) -> int:
     res = {
         "date": date.today().isoformat(),
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch "
-                   f"{torch.__version__}",
+        f"{torch.__version__}",
         "shape": {**SHAPE, "batch": B, "seq": T},
         "matmul_peak_gflops": peak / 1e9,
         "train_step_s": {"minigpt": t_mini, "gpt2": t_gpt2},
         "train_tokens_per_s": {"minigpt": tokens / t_mini, "gpt2": tokens / t_gpt2},
         "train_throughput_ratio": t_gpt2 / t_mini,
         "mfu": {"minigpt": mfu_mini, "gpt2": mfu_gpt2},
-        "generate_tokens_per_s": {"minigpt_cache": cached_mini, "minigpt_no_cache": nocache_mini,
-                                  "gpt2_cache": cached_gpt2, "gpt2_no_cache": nocache_gpt2},
+        "generate_tokens_per_s": {
+            "minigpt_cache": cached_mini,
+            "minigpt_no_cache": nocache_mini,
+            "gpt2_cache": cached_gpt2,
+            "gpt2_no_cache": nocache_gpt2,
+        },
         "cache_speedup": {"minigpt": cached_mini / nocache_mini, "gpt2": cached_gpt2 / nocache_gpt2},
         "new_tokens": new_tokens,
         "generate_threads": 1,
-        "generate_all_threads": {str(k): {"minigpt_cache": v[0], "gpt2_cache": v[1], "minigpt_no_cache": v[2],
-                                          "gpt2_no_cache": v[3]} for k, v in gen.items()},
+        "generate_all_threads": {
+            str(k): {
+                "minigpt_cache": v[0],
+                "gpt2_cache": v[1],
+                "minigpt_no_cache": v[2],
+                "gpt2_no_cache": v[3],
+            }
+            for k, v in gen.items()
+        },
     }
     print(json.dumps(res, indent=2))
     if not args.quick:

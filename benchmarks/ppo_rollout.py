@@ -10,7 +10,7 @@ every step does the same work. Measured in one process, side by side:
 
 - generation tokens/s of the policy sampling `batch x response_length` tokens, with and without the
   KV cache (median of `--repeats`);
-- the PPO step (pipeline.ppo.PPOTrainer: rollout, reference/value/reward forwards, PPO epochs),
+- the PPO step (alignpipe.stages.ppo.PPOTrainer: rollout, reference/value/reward forwards, PPO epochs),
   median over `--steps` after one warm-up step.
 
 Prints a table and writes JSON to benchmarks/results/ppo_rollout.json.
@@ -32,10 +32,10 @@ import yaml
 from datasets import Dataset
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, TrainerCallback
 
-import pipeline  # noqa: F401  (registers MiniGPT)
+import alignpipe  # noqa: F401  (registers MiniGPT)
+from alignpipe.core.tokenizers import train_tokenizer
+from alignpipe.models.minigpt import MiniGPTConfig
 from benchmarks import save_result
-from pipeline.models.minigpt import MiniGPTConfig
-from pipeline.tokenizer import train_tokenizer
 
 # recipes/minigpt/pretrain.yaml's MiniGPT (vocab 4096, block 128, 192 wide, 4 layers, 6 heads): 2.6M params
 FALLBACK_SHAPE = {"vocab_size": 4096, "d_model": 192, "n_layers": 4, "n_heads": 6, "max_seq": 128}
@@ -64,15 +64,24 @@ def random_prompts(n: int, tokenizer, vocab_size: int, seed: int = 0) -> list[li
 
 
 @torch.no_grad()
-def generation_tokens_per_s(policy, queries, response_length: int, temperature: float, use_cache: bool,
-                            repeats: int) -> float:
+def generation_tokens_per_s(
+    policy, queries, response_length: int, temperature: float, use_cache: bool, repeats: int
+) -> float:
     policy.eval()
     times = []
     for _ in range(repeats + 1):  # the first call warms up
         t0 = time.perf_counter()
-        out = policy.generate(input_ids=queries, attention_mask=torch.ones_like(queries), do_sample=True,
-                              temperature=temperature, top_k=0, top_p=1.0, max_new_tokens=response_length,
-                              min_new_tokens=response_length, use_cache=use_cache)
+        out = policy.generate(
+            input_ids=queries,
+            attention_mask=torch.ones_like(queries),
+            do_sample=True,
+            temperature=temperature,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=response_length,
+            min_new_tokens=response_length,
+            use_cache=use_cache,
+        )
         times.append(time.perf_counter() - t0)
     assert out.shape[1] == queries.shape[1] + response_length
     return queries.numel() / queries.shape[1] * response_length / statistics.median(times[1:])
@@ -96,7 +105,7 @@ def ppo_step_seconds(config, tokenizer, recipe: dict, steps: int) -> tuple[float
     """Median seconds per PPO step (after a warm-up step), and the first step's seconds."""
     from trl.experimental.ppo import PPOConfig
 
-    from pipeline.ppo import PPOTrainer, PromptCollator
+    from alignpipe.stages.ppo import PPOTrainer, PromptCollator
 
     batch = recipe["per_device_train_batch_size"]
     torch.manual_seed(0)
@@ -110,26 +119,47 @@ def ppo_step_seconds(config, tokenizer, recipe: dict, steps: int) -> tuple[float
     timer = StepTimer()
     with tempfile.TemporaryDirectory() as out:
         args = PPOConfig(
-            output_dir=out, per_device_train_batch_size=batch, total_episodes=batch * (steps + 1),
-            response_length=recipe["response_length"], temperature=recipe["temperature"],
-            num_ppo_epochs=recipe["num_ppo_epochs"], num_mini_batches=recipe["num_mini_batches"],
+            output_dir=out,
+            per_device_train_batch_size=batch,
+            total_episodes=batch * (steps + 1),
+            response_length=recipe["response_length"],
+            temperature=recipe["temperature"],
+            num_ppo_epochs=recipe["num_ppo_epochs"],
+            num_mini_batches=recipe["num_mini_batches"],
             local_rollout_forward_batch_size=recipe["local_rollout_forward_batch_size"],
             gradient_accumulation_steps=recipe.get("gradient_accumulation_steps", 1),
-            learning_rate=recipe["learning_rate"], stop_token=None, num_sample_generations=0,
-            activation_checkpointing=False, save_strategy="no", report_to=[], logging_steps=1,
-            disable_tqdm=True, bf16=False, use_cpu=not torch.cuda.is_available(), seed=0,
+            learning_rate=recipe["learning_rate"],
+            stop_token=None,
+            num_sample_generations=0,
+            activation_checkpointing=False,
+            save_strategy="no",
+            report_to=[],
+            logging_steps=1,
+            disable_tqdm=True,
+            bf16=False,
+            use_cpu=not torch.cuda.is_available(),
+            seed=0,
         )
-        trainer = PPOTrainer(args=args, processing_class=tokenizer, model=policy, ref_model=None,
-                             reward_model=reward, value_model=value, train_dataset=data,
-                             data_collator=PromptCollator(tokenizer), callbacks=[timer])
+        trainer = PPOTrainer(
+            args=args,
+            processing_class=tokenizer,
+            model=policy,
+            ref_model=None,
+            reward_model=reward,
+            value_model=value,
+            train_dataset=data,
+            data_collator=PromptCollator(tokenizer),
+            callbacks=[timer],
+        )
         trainer.train()
     times = timer.step_times()
     return statistics.median(times[1:]), times[0]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.ppo_rollout",
-                                 description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.ppo_rollout", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--recipe", default=str(RECIPE))
     ap.add_argument("--steps", type=int, default=4, help="timed PPO steps (after one warm-up step)")
     ap.add_argument("--repeats", type=int, default=3, help="timed generate calls per setting")
@@ -162,17 +192,26 @@ def main(argv: list[str] | None = None) -> int:
     rollout_s = batch * length / cached
 
     result = {
-        "model": source, "parameters": params, "prompt_length": PROMPT_LENGTH, "rollout_batch": batch,
-        "generate_batch": gen_batch, "response_length": length, "num_ppo_epochs": recipe["num_ppo_epochs"],
+        "model": source,
+        "parameters": params,
+        "prompt_length": PROMPT_LENGTH,
+        "rollout_batch": batch,
+        "generate_batch": gen_batch,
+        "response_length": length,
+        "num_ppo_epochs": recipe["num_ppo_epochs"],
         "num_mini_batches": recipe["num_mini_batches"],
         "generate_tokens_per_s_kv_cache": round(cached, 1),
         "generate_tokens_per_s_no_cache": round(uncached, 1),
         "kv_cache_speedup": round(cached / uncached, 2),
-        "ppo_step_s": round(step, 3), "ppo_first_step_s": round(first_step, 3),
+        "ppo_step_s": round(step, 3),
+        "ppo_first_step_s": round(first_step, 3),
         "rollout_generation_s_per_step": round(rollout_s, 3),
         "generation_share_of_step": round(rollout_s / step, 3),
-        "steps_timed": args.steps, "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-        "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+        "steps_timed": args.steps,
+        "torch_threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
     rows = [

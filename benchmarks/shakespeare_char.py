@@ -29,9 +29,22 @@ from benchmarks import save_result
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
 NANOGPT_RECORDED = {"wall_s": 129.0, "val_loss": 1.886, "source": "measured on this machine on 2026-11-22"}
-NANOGPT_CMD = ["train.py", "config/train_shakespeare_char.py", "--device=cpu", "--compile=False", "--eval_iters=20",
-               "--log_interval=1", "--block_size=64", "--batch_size=12", "--n_layer=4", "--n_head=4",
-               "--n_embd=128", "--max_iters=2000", "--lr_decay_iters=2000", "--dropout=0.0"]
+NANOGPT_CMD = [
+    "train.py",
+    "config/train_shakespeare_char.py",
+    "--device=cpu",
+    "--compile=False",
+    "--eval_iters=20",
+    "--log_interval=1",
+    "--block_size=64",
+    "--batch_size=12",
+    "--n_layer=4",
+    "--n_head=4",
+    "--n_embd=128",
+    "--max_iters=2000",
+    "--lr_decay_iters=2000",
+    "--dropout=0.0",
+]
 
 
 def run_nanogpt(path: Path) -> dict:
@@ -47,22 +60,40 @@ def run_nanogpt(path: Path) -> dict:
 
 
 def run_minigpt(out: Path, max_steps: int | None) -> dict:
-    cmd = [sys.executable, "-m", "pipeline.cli", "pretrain", "--config", "recipes/minigpt/shakespeare_char.yaml",
-           "--output_dir", str(out), "--disable_tqdm", "true", "--dataset_name", str(DATA)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "alignpipe.cli",
+        "pretrain",
+        "--config",
+        "recipes/minigpt/shakespeare_char.yaml",
+        "--output_dir",
+        str(out),
+        "--disable_tqdm",
+        "true",
+        "--dataset_name",
+        str(DATA),
+    ]
     if max_steps:
         cmd += ["--max_steps", str(max_steps)]
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     record = json.loads((out / "run_record.json").read_text())
-    return {"wall_s": wall, "val_loss": record["metrics"]["eval_loss"],
-            "train_runtime_s": record["metrics"].get("train_runtime"), "steps": max_steps or 2000}
+    return {
+        "wall_s": wall,
+        "val_loss": record["metrics"]["eval_loss"],
+        "train_runtime_s": record["metrics"].get("train_runtime"),
+        "steps": max_steps or 2000,
+    }
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nanogpt", type=Path, help="a karpathy/nanoGPT checkout to run side by side")
-    ap.add_argument("--max-steps", type=int, help="fewer steps (smoke run; the figures are then not comparable)")
+    ap.add_argument(
+        "--max-steps", type=int, help="fewer steps (smoke run; the figures are then not comparable)"
+    )
     ap.add_argument("--output", type=Path, default=Path("/tmp/alignpipe-bench-shakespeare"))
     args = ap.parse_args(argv)
     if not DATA.is_file():
@@ -70,9 +101,13 @@ def main(argv=None) -> int:
         return 0
     nano = run_nanogpt(args.nanogpt) if args.nanogpt else NANOGPT_RECORDED
     mini = run_minigpt(args.output, args.max_steps)
-    res = {"date": date.today().isoformat(), "nanogpt": nano, "minigpt": mini,
-           "wall_ratio_minigpt_over_nanogpt": mini["wall_s"] / nano["wall_s"],
-           "meets_target": mini["val_loss"] <= 1.88 and mini["wall_s"] <= nano["wall_s"]}
+    res = {
+        "date": date.today().isoformat(),
+        "nanogpt": nano,
+        "minigpt": mini,
+        "wall_ratio_minigpt_over_nanogpt": mini["wall_s"] / nano["wall_s"],
+        "meets_target": mini["val_loss"] <= 1.88 and mini["wall_s"] <= nano["wall_s"],
+    }
     print(json.dumps(res, indent=2))
     if not args.max_steps:
         save_result(res, "shakespeare_char")

@@ -6,7 +6,7 @@ Starts twice from the demo's pretrained MiniGPT (run `make demo` first) and trai
 every step (answer tokens only, AdamW, cosine schedule), side by side in one run:
 
 - alone: `--steps` steps of `--batch` problems of `--task`;
-- mixed: `--mix-factor` times as many steps over every task in `pipeline.defaults.tasks.TASKS`
+- mixed: `--mix-factor` times as many steps over every task in `alignpipe.defaults.tasks.TASKS`
   (round-robin, so `--task` gets 1/10 of each batch).
 
 Every `--every` steps it prints the greedy held-out accuracy on `--task` (problems from the test side of
@@ -27,9 +27,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-import pipeline  # noqa: F401  (registers MiniGPT)
+import alignpipe  # noqa: F401  (registers MiniGPT)
+from alignpipe.defaults.tasks import TASKS, Problem, check_answer, make_problem
 from benchmarks import save_result
-from pipeline.defaults.tasks import TASKS, Problem, check_answer, make_problem
 
 
 def encode(tok, p: Problem) -> tuple[list[int], list[int]]:

@@ -5,7 +5,7 @@
   every document token is predicted exactly once, from at most `window - 1` tokens of context.
   ``perplexity = exp(total NLL / predicted tokens)``; ``bits_per_byte = total NLL / ln 2 / UTF-8
   bytes`` (comparable across tokenizers).
-- `task_accuracy`: share of responses `pipeline.defaults.check_answer` accepts, overall and per task.
+- `task_accuracy`: share of responses `alignpipe.defaults.check_answer` accepts, overall and per task.
 - multiple choice (`read_multiple_choice`, `choice_logliks`, `multiple_choice_metrics`): each choice
   is scored by its log-likelihood as a continuation of the question, as lm-evaluation-harness does for
   ``multiple_choice`` tasks: plain questions get the choice after a space (" " + choice), chat
@@ -36,7 +36,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eval.generation import (
+from alignpipe.core.errors import AlignpipeError, DataError
+from alignpipe.defaults import check_answer
+from alignpipe.eval.generation import (
     GenerationSettings,
     encode,
     generate,
@@ -47,8 +49,6 @@ from eval.generation import (
     render,
     sequence_logprobs,
 )
-from pipeline.defaults import check_answer
-from pipeline.errors import AlignpipeError, DataError
 
 # --------------------------------------------------------------------------- perplexity
 
@@ -68,8 +68,9 @@ def perplexity(model, tokenizer, texts: list[str], *, window: int | None = None,
             continuations.append(piece[1:])
     if not continuations:
         raise AlignpipeError("perplexity: the texts hold no tokens to predict")
-    logps = sequence_logprobs(model, contexts, continuations, pad_id(tokenizer), batch_size=batch_size,
-                              desc="perplexity")
+    logps = sequence_logprobs(
+        model, contexts, continuations, pad_id(tokenizer), batch_size=batch_size, desc="perplexity"
+    )
     nll = -float(sum(lp.sum() for lp in logps))
     tokens = sum(len(c) for c in continuations)
     n_bytes = sum(len(t.encode("utf-8")) for t in texts)
@@ -148,11 +149,19 @@ def read_multiple_choice(path: str | Path) -> list[ChoiceItem]:
         q, choices, answer = item["question"], item["choices"], item["answer"]
         if not isinstance(q, str) or not q.strip():
             raise DataError(source, row, "question", f"expected a non-empty string, got {q!r}")
-        if not (isinstance(choices, list) and len(choices) >= 2 and all(isinstance(c, str) and c for c in choices)):
-            raise DataError(source, row, "choices", f"expected a list of at least two non-empty strings, got {choices!r}")
+        if not (
+            isinstance(choices, list) and len(choices) >= 2 and all(isinstance(c, str) and c for c in choices)
+        ):
+            raise DataError(
+                source, row, "choices", f"expected a list of at least two non-empty strings, got {choices!r}"
+            )
         if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(choices):
-            raise DataError(source, row, "answer",
-                            f"expected an integer index from 0 to {len(choices) - 1}, got {answer!r}")
+            raise DataError(
+                source,
+                row,
+                "answer",
+                f"expected an integer index from 0 to {len(choices) - 1}, got {answer!r}",
+            )
         items.append(ChoiceItem(q, choices, answer))
     return items
 
@@ -184,15 +193,19 @@ def _encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int],
     return ctx, whole[len(ctx) :]
 
 
-def choice_logliks(model, tokenizer, items: list[ChoiceItem], *, chat: bool = False,
-                   batch_size: int = 8) -> list[list[float]]:
+def choice_logliks(
+    model, tokenizer, items: list[ChoiceItem], *, chat: bool = False, batch_size: int = 8
+) -> list[list[float]]:
     """Log-likelihood of every choice of every item (see the module docstring for the format)."""
     prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     contexts, continuations = [], []
     for item in items:
         if chat:
-            messages = item.question if isinstance(item.question, list) else [
-                {"role": "user", "content": item.question}]
+            messages = (
+                item.question
+                if isinstance(item.question, list)
+                else [{"role": "user", "content": item.question}]
+            )
             context, delimiter, lead = render(tokenizer, messages, add_generation_prompt=True), "", []
         else:
             context = item.question if isinstance(item.question, str) else instruction_text(item.question)
@@ -204,8 +217,9 @@ def choice_logliks(model, tokenizer, items: list[ChoiceItem], *, chat: bool = Fa
                 raise AlignpipeError("multiple choice: an empty question needs a bos or eos token as context")
             contexts.append(ctx)
             continuations.append(cont)
-    logps = sequence_logprobs(model, contexts, continuations, pad_id(tokenizer), batch_size=batch_size,
-                              desc="multiple choice")
+    logps = sequence_logprobs(
+        model, contexts, continuations, pad_id(tokenizer), batch_size=batch_size, desc="multiple choice"
+    )
     out, k = [], 0
     for item in items:
         out.append([float(lp.sum()) for lp in logps[k : k + len(item.choices)]])
@@ -213,7 +227,9 @@ def choice_logliks(model, tokenizer, items: list[ChoiceItem], *, chat: bool = Fa
     return out
 
 
-def multiple_choice_metrics(items: list[ChoiceItem], logliks: list[list[float]], *, chat: bool = False) -> dict:
+def multiple_choice_metrics(
+    items: list[ChoiceItem], logliks: list[list[float]], *, chat: bool = False
+) -> dict:
     """acc and acc_norm (log-likelihood per character of the continuation) from per-choice log-likelihoods."""
     delimiter = "" if chat else " "
     acc, acc_norm = [], []
@@ -276,13 +292,30 @@ def instruction_text(prompt: list[dict] | str) -> str:
     return prompt if isinstance(prompt, str) else "\n\n".join(m["content"] for m in prompt)
 
 
-def judgment_rows(prompts, ref_texts, model_texts, ref_scores, model_scores, *, ref_name: str, model_name: str,
-                  annotator: str) -> list[dict]:
+def judgment_rows(
+    prompts,
+    ref_texts,
+    model_texts,
+    ref_scores,
+    model_scores,
+    *,
+    ref_name: str,
+    model_name: str,
+    annotator: str,
+) -> list[dict]:
     """AlpacaEval annotation rows: output_1 = reference, output_2 = model, preference from the scores."""
     return [
-        {"instruction": instruction_text(p), "output_1": r, "output_2": m,
-         "preference": preference(float(ms), float(rs)), "generator_1": ref_name, "generator_2": model_name,
-         "annotator": annotator, "score_1": float(rs), "score_2": float(ms)}
+        {
+            "instruction": instruction_text(p),
+            "output_1": r,
+            "output_2": m,
+            "preference": preference(float(ms), float(rs)),
+            "generator_1": ref_name,
+            "generator_2": model_name,
+            "annotator": annotator,
+            "score_1": float(rs),
+            "score_2": float(ms),
+        }
         for p, r, m, rs, ms in zip(prompts, ref_texts, model_texts, ref_scores, model_scores, strict=True)
     ]
 
@@ -290,14 +323,30 @@ def judgment_rows(prompts, ref_texts, model_texts, ref_scores, model_scores, *, 
 # --------------------------------------------------------------------------- KL
 
 
-def kl_divergence(model, ref, tokenizer, prompts: list[list[int]], *, max_new_tokens: int,
-                  samples_per_prompt: int = 1, batch_size: int = 16, seed: int = 0) -> dict:
+def kl_divergence(
+    model,
+    ref,
+    tokenizer,
+    prompts: list[list[int]],
+    *,
+    max_new_tokens: int,
+    samples_per_prompt: int = 1,
+    batch_size: int = 16,
+    seed: int = 0,
+) -> dict:
     """Monte-Carlo KL(model || ref) per response (nats), with samples drawn from `model`.
 
     `model` and `ref` must share `tokenizer`'s vocabulary (the caller checks).
     """
-    settings = GenerationSettings(greedy=False, temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0,
-                                  max_new_tokens=max_new_tokens, batch_size=batch_size)
+    settings = GenerationSettings(
+        greedy=False,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        repetition_penalty=1.0,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+    )
     repeated = [p for p in prompts for _ in range(samples_per_prompt)]
     gens = generate(model, tokenizer, repeated, settings, seed=seed, desc="KL samples")
     responses = [g.token_ids for g in gens]

@@ -1,11 +1,11 @@
 """`alignpipe eval`: two forms.
 
 - ``alignpipe eval judgments FILE [--json]``: the win rate, length-controlled win rate, standard
-  error, counts and average lengths of an AlpacaEval-style judgments file (see `eval.judgments`),
+  error, counts and average lengths of an AlpacaEval-style judgments file (see `alignpipe.eval.judgments`),
   as a table or, with ``--json``, one JSON object (NaN written as null, plus ``lc_extreme_change``:
   AlpacaEval's "LC is suspiciously far from the raw win rate" check, also printed as a note).
 - ``alignpipe eval --model PATH [--ref PATH] [--reward-model PATH] [--suite ...] --output DIR``:
-  generate, judge and score a model; handled by `eval.runner.main`.
+  generate, judge and score a model; handled by `alignpipe.eval.runner.main`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import math
 import sys
 
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
 
 # (key, label, format) of what `eval judgments` prints, in order.
 JUDGMENT_FIELDS = (
@@ -54,8 +54,8 @@ def _format_table(source: str, metrics: dict) -> str:
 
 
 def judgments_main(argv: list[str]) -> int:
-    from eval.judgments import judgment_metrics, read_judgments
-    from eval.lc_winrate import is_extreme_change
+    from alignpipe.eval.judgments import judgment_metrics, read_judgments
+    from alignpipe.eval.lc_winrate import is_extreme_change
 
     args = _judgments_parser().parse_args(argv)
     judgments = read_judgments(args.file)
@@ -81,12 +81,12 @@ def main(argv: list[str] | None = None) -> int | None:
     if argv and argv[0] == "judgments":
         return judgments_main(argv[1:])
     try:
-        from eval.runner import main as run_main
+        from alignpipe.eval.runner import main as run_main
     except ModuleNotFoundError as e:
-        if e.name != "eval.runner":
+        if e.name != "alignpipe.eval.runner":
             raise
         raise AlignpipeError(
-            "`alignpipe eval --model ...` is not available in this build (eval.runner is missing); "
+            "`alignpipe eval --model ...` is not available in this build (alignpipe.eval.runner is missing); "
             "`alignpipe eval judgments FILE` is"
         ) from None
     return run_main(argv)

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig
 from trl.trainer.utils import selective_log_softmax
 
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
 
 
 @dataclass
@@ -55,12 +55,18 @@ class GenerationSettings:
                 raise AlignpipeError(f"generation.{name} {msg}, got {getattr(self, name)!r}")
 
     def generation_config(self, eos_token_ids: list[int], pad_token_id: int) -> GenerationConfig:
-        kw = {"max_new_tokens": self.max_new_tokens, "repetition_penalty": self.repetition_penalty,
-              "eos_token_id": eos_token_ids, "pad_token_id": pad_token_id, "use_cache": True}
+        kw = {
+            "max_new_tokens": self.max_new_tokens,
+            "repetition_penalty": self.repetition_penalty,
+            "eos_token_id": eos_token_ids,
+            "pad_token_id": pad_token_id,
+            "use_cache": True,
+        }
         if self.greedy:
             return GenerationConfig(do_sample=False, **kw)
-        return GenerationConfig(do_sample=True, temperature=self.temperature, top_k=self.top_k,
-                                top_p=self.top_p, **kw)
+        return GenerationConfig(
+            do_sample=True, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, **kw
+        )
 
 
 @dataclass
@@ -85,7 +91,9 @@ def model_device(model) -> torch.device:
 def render(tokenizer, messages: list[dict], add_generation_prompt: bool) -> str:
     """A conversation as the text the model sees (chat template, else contents joined by blank lines)."""
     if tokenizer.chat_template:
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+        return tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=add_generation_prompt
+        )
     text = "\n\n".join(m["content"] for m in messages)
     return text + "\n\n" if add_generation_prompt else text
 
@@ -120,16 +128,25 @@ def progress(total: int, desc: str):
 
 
 @torch.no_grad()
-def generate(model, tokenizer, prompts: list[list[int]], settings: GenerationSettings, *,
-             seed: int = 0, desc: str = "generating") -> list[Generation]:
+def generate(
+    model,
+    tokenizer,
+    prompts: list[list[int]],
+    settings: GenerationSettings,
+    *,
+    seed: int = 0,
+    desc: str = "generating",
+) -> list[Generation]:
     """Responses to `prompts` (token ids), in the order given."""
     stops, pad = stop_token_ids(model, tokenizer), pad_id(tokenizer)
     config = settings.generation_config(stops, pad)
     limit, device = max_positions(model), model_device(model)
     longest = max((len(p) for p in prompts), default=0)
     if limit is not None and longest + settings.max_new_tokens > limit:
-        raise AlignpipeError(f"a prompt of {longest} tokens plus max_new_tokens={settings.max_new_tokens} exceeds "
-                             f"the model's context of {limit} tokens; lower generation.max_new_tokens")
+        raise AlignpipeError(
+            f"a prompt of {longest} tokens plus max_new_tokens={settings.max_new_tokens} exceeds "
+            f"the model's context of {limit} tokens; lower generation.max_new_tokens"
+        )
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list[Generation | None] = [None] * len(prompts)
     was_training = model.training
@@ -140,23 +157,36 @@ def generate(model, tokenizer, prompts: list[list[int]], settings: GenerationSet
             idx = order[start : start + settings.batch_size]
             width = max(len(prompts[i]) for i in idx)
             ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in idx], device=device)
-            mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in idx],
-                                device=device)
+            mask = torch.tensor(
+                [[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in idx], device=device
+            )
             new = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)[:, width:]
             for i, row in zip(idx, new.tolist()):
                 end = next((k for k, t in enumerate(row) if t in stops), None)
                 tokens = row if end is None else row[: end + 1]
                 text = tokenizer.decode(tokens if end is None else tokens[:-1], skip_special_tokens=True)
-                out[i] = Generation(prompts[i], tokens, text, end is not None,
-                                    end is None and len(tokens) >= settings.max_new_tokens)
+                out[i] = Generation(
+                    prompts[i],
+                    tokens,
+                    text,
+                    end is not None,
+                    end is None and len(tokens) >= settings.max_new_tokens,
+                )
             bar.update(len(idx))
     model.train(was_training)
     return out  # type: ignore[return-value]
 
 
 @torch.no_grad()
-def sequence_logprobs(model, contexts: list[list[int]], continuations: list[list[int]], pad_token_id: int,
-                      *, batch_size: int = 8, desc: str = "scoring") -> list[torch.Tensor]:
+def sequence_logprobs(
+    model,
+    contexts: list[list[int]],
+    continuations: list[list[int]],
+    pad_token_id: int,
+    *,
+    batch_size: int = 8,
+    desc: str = "scoring",
+) -> list[torch.Tensor]:
     """Per-token log-probabilities of each continuation given its context (log-softmax in float32, as
     TRL computes them, returned as float64 CPU tensors for summing).
 
@@ -173,8 +203,9 @@ def sequence_logprobs(model, contexts: list[list[int]], continuations: list[list
         if limit is not None and len(ctx) + len(cont) > limit:
             keep = limit - len(cont)
             if keep < 1:
-                raise AlignpipeError(f"a continuation of {len(cont)} tokens does not fit the model's "
-                                     f"context of {limit} tokens")
+                raise AlignpipeError(
+                    f"a continuation of {len(cont)} tokens does not fit the model's context of {limit} tokens"
+                )
             ctx = ctx[-keep:]
         pairs.append((ctx, cont))
     order = sorted(range(len(pairs)), key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))

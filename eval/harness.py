@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
 
 INSTALL_HINT = "install lm-evaluation-harness: pip install 'alignpipe[lm-eval]'"
 
@@ -50,9 +50,18 @@ def _clean(task_result: dict) -> dict[str, float]:
     return out
 
 
-def run_harness(model, tokenizer, tasks: list[str], *, include_path: str | None = None, limit: int | None = None,
-                num_fewshot: int | None = None, batch_size: int = 8, apply_chat_template: bool = False,
-                seed: int = 0) -> dict[str, dict[str, float]]:
+def run_harness(
+    model,
+    tokenizer,
+    tasks: list[str],
+    *,
+    include_path: str | None = None,
+    limit: int | None = None,
+    num_fewshot: int | None = None,
+    batch_size: int = 8,
+    apply_chat_template: bool = False,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
     """{task: {metric: value}} from lm-evaluation-harness for the given model and tokenizer."""
     if not tasks:
         return {}
@@ -61,8 +70,9 @@ def run_harness(model, tokenizer, tasks: list[str], *, include_path: str | None 
         from lm_eval.models.huggingface import HFLM
         from lm_eval.tasks import TaskManager
     except ImportError as e:
-        raise AlignpipeError(f"harness tasks {', '.join(tasks)} need lm-evaluation-harness ({e}); "
-                             f"{INSTALL_HINT}") from None
+        raise AlignpipeError(
+            f"harness tasks {', '.join(tasks)} need lm-evaluation-harness ({e}); {INSTALL_HINT}"
+        ) from None
     if hasattr(model, "get_base_model"):  # a PeftModel: its base holds the (active) LoRA layers
         model = model.get_base_model()
     max_length = getattr(model.config, "max_position_embeddings", None)
@@ -72,13 +82,24 @@ def run_harness(model, tokenizer, tasks: list[str], *, include_path: str | None 
     if manager is None or not set(tasks) <= set(manager.all_tasks):
         manager = TaskManager(include_path=include_path)
     try:
-        results = simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,
-                                  num_fewshot=num_fewshot, apply_chat_template=apply_chat_template,
-                                  log_samples=False, bootstrap_iters=0, random_seed=seed,
-                                  numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+        results = simple_evaluate(
+            model=lm,
+            tasks=list(tasks),
+            task_manager=manager,
+            limit=limit,
+            num_fewshot=num_fewshot,
+            apply_chat_template=apply_chat_template,
+            log_samples=False,
+            bootstrap_iters=0,
+            random_seed=seed,
+            numpy_random_seed=seed,
+            torch_random_seed=seed,
+            fewshot_random_seed=seed,
+        )
     except Exception as e:  # unknown task, no Hub access, a bad task YAML: all the user's to fix
-        raise AlignpipeError(f"lm-evaluation-harness could not run tasks {', '.join(tasks)}: "
-                             f"{type(e).__name__}: {e}") from e
+        raise AlignpipeError(
+            f"lm-evaluation-harness could not run tasks {', '.join(tasks)}: {type(e).__name__}: {e}"
+        ) from e
     if results is None:  # not the main process
         return {}
     return {task: _clean(res) for task, res in results["results"].items()}

@@ -11,12 +11,12 @@ A judgments file is a list of rows, each with
   ``null`` / NaN marks a missing verdict: such rows are kept for the lengths but left out of the rates
   and counted in ``n_missing``;
 - optionally ``instruction_difficulty``: a number per instruction, used by the length-controlled win
-  rate (see `eval.lc_winrate`). Either every row has it or none does.
+  rate (see `alignpipe.eval.lc_winrate`). Either every row has it or none does.
 
 Other fields (``generator_1``, ``annotator``, ``raw_completion``...) are ignored.
 
 Accepted files: ``.json`` (a JSON list of rows), ``.jsonl`` (one row per line) and either of those
-gzip-compressed (``.json.gz``, ``.jsonl.gz``). A bad file or row raises `pipeline.errors.DataError`
+gzip-compressed (``.json.gz``, ``.jsonl.gz``). A bad file or row raises `alignpipe.core.errors.DataError`
 naming the file, the row (1-based: the position in the list, or the line of a ``.jsonl`` file) and
 the field.
 
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import DataError
+from alignpipe.core.errors import DataError
 
 REQUIRED_FIELDS = ("instruction", "output_1", "output_2", "preference")
 DIFFICULTY_FIELD = "instruction_difficulty"
@@ -206,10 +206,10 @@ def judgment_metrics(
 
     `win_rate_stats` plus ``avg_length_1`` / ``avg_length_2`` (mean characters of the baseline's /
     the model's answers, over all rows read, as AlpacaEval's ``avg_length`` column) and
-    ``lc_win_rate`` (percent; `eval.lc_winrate.lc_win_rate` on the rows with a verdict, using
+    ``lc_win_rate`` (percent; `alignpipe.eval.lc_winrate.lc_win_rate` on the rows with a verdict, using
     ``difficulty`` if given, else the file's ``instruction_difficulty`` column if it has one).
     """
-    from eval.lc_winrate import lc_win_rate
+    from alignpipe.eval.lc_winrate import lc_win_rate
 
     out = win_rate_stats(judgments.preference)
     len_1, len_2 = judgments.lengths_1, judgments.lengths_2

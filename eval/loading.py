@@ -1,9 +1,9 @@
 """Load what `alignpipe eval` evaluates: causal LMs and reward models from any stage's output.
 
 A path may be a full checkpoint (MiniGPT or any Transformers causal LM / sequence classifier), a LoRA
-adapter folder (``adapter_config.json``; loaded on its base with peft, via `pipeline.merge`), or a
+adapter folder (``adapter_config.json``; loaded on its base with peft, via `alignpipe.tools.merge`), or a
 Hub id. The tokenizer comes from the same folder (an adapter folder's own, else its base model's)
-and is set up by `pipeline.modeling.load_tokenizer` (pad distinct from eos; embeddings grown to
+and is set up by `alignpipe.core.modeling.load_tokenizer` (pad distinct from eos; embeddings grown to
 match). A local-looking path that does not exist is an `AlignpipeError` naming it.
 """
 
@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 from trl import ModelConfig
 
-import pipeline  # noqa: F401  (registers MiniGPT with the Auto classes)
-from pipeline.errors import AlignpipeError
-from pipeline.modeling import align_with_tokenizer, load_causal_lm, load_reward_model, load_tokenizer
+import alignpipe  # noqa: F401  (registers MiniGPT with the Auto classes)
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.modeling import align_with_tokenizer, load_causal_lm, load_reward_model, load_tokenizer
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -84,7 +84,7 @@ def _load(path: str, *, device: str, dtype: str, reward: bool, what: str) -> Loa
     base = adapter_base(path)
     tokenizer = _tokenizer(path, base)
     if base is not None:
-        from pipeline.merge import load_adapter_model
+        from alignpipe.tools.merge import load_adapter_model
 
         model = load_adapter_model(path, dtype=_dtype(dtype))
         align_with_tokenizer(model, tokenizer)
@@ -96,8 +96,9 @@ def _load(path: str, *, device: str, dtype: str, reward: bool, what: str) -> Loa
         model = load_causal_lm(path, ModelConfig(dtype=dtype), tokenizer=tokenizer)
         kind = "causal_lm"
     if reward and getattr(model.config, "num_labels", 1) != 1:
-        raise AlignpipeError(f"{path}: a reward model must have one output (num_labels=1), "
-                             f"it has {model.config.num_labels}")
+        raise AlignpipeError(
+            f"{path}: a reward model must have one output (num_labels=1), it has {model.config.num_labels}"
+        )
     model.to(device).eval()
     return Loaded(model, tokenizer, _info(path, model, kind, base))
 

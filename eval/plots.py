@@ -42,8 +42,11 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def _bins(*series: Sequence[float]) -> np.ndarray:
-    values = np.concatenate([np.asarray(s, dtype=float) for s in series if len(s)]) if any(
-        len(s) for s in series) else np.zeros(1)
+    values = (
+        np.concatenate([np.asarray(s, dtype=float) for s in series if len(s)])
+        if any(len(s) for s in series)
+        else np.zeros(1)
+    )
     hi = max(float(values.max()), 1.0)
     return np.linspace(0, hi, min(30, int(hi) + 1) + 1)
 
@@ -59,15 +62,22 @@ def _hist(ax, model: Sequence[float], ref: Sequence[float] | None, title: str, u
     ax.legend(fontsize=8)
 
 
-def length_histogram(path: Path, model: Sequence[float], ref: Sequence[float] | None, *,
-                     title: str = "response lengths", unit: str = "tokens") -> Path:
+def length_histogram(
+    path: Path,
+    model: Sequence[float],
+    ref: Sequence[float] | None,
+    *,
+    title: str = "response lengths",
+    unit: str = "tokens",
+) -> Path:
     fig = Figure(figsize=(6, 3.6))
     _hist(fig.subplots(), model, ref, title, unit)
     return _save(fig, path)
 
 
-def length_histograms(path: Path, panels: dict[str, tuple[Sequence[float], Sequence[float] | None]], *,
-                      unit: str = "tokens") -> Path:
+def length_histograms(
+    path: Path, panels: dict[str, tuple[Sequence[float], Sequence[float] | None]], *, unit: str = "tokens"
+) -> Path:
     """One histogram per model: {name: (model lengths, reference lengths or None)}."""
     n = len(panels)
     cols = min(n, 3)
@@ -82,8 +92,13 @@ def length_histograms(path: Path, panels: dict[str, tuple[Sequence[float], Seque
     return _save(fig, path)
 
 
-def reward_scatter(path: Path, series: dict[str, tuple[Sequence[float], Sequence[float]]], *,
-                   unit: str = "tokens", title: str = "reward-model score vs response length") -> Path:
+def reward_scatter(
+    path: Path,
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    unit: str = "tokens",
+    title: str = "reward-model score vs response length",
+) -> Path:
     """{label: (lengths, scores)}, one colour per label."""
     fig = Figure(figsize=(6, 3.8))
     ax = fig.subplots()
@@ -102,8 +117,11 @@ def curve_panels(log_history: list[dict]) -> list[tuple[str, dict[str, tuple[lis
     for title, keys in CURVE_PANELS:
         lines = {}
         for key in keys:
-            pts = [(h["step"], h[key]) for h in log_history
-                   if key in h and "step" in h and isinstance(h[key], (int, float)) and math.isfinite(h[key])]
+            pts = [
+                (h["step"], h[key])
+                for h in log_history
+                if key in h and "step" in h and isinstance(h[key], (int, float)) and math.isfinite(h[key])
+            ]
             if pts:
                 lines[key] = ([p[0] for p in pts], [p[1] for p in pts])
         if lines:

@@ -91,24 +91,32 @@ class Doc:
                 parts = ['<div class="scroll"><table>']
                 if caption:
                     parts.append(f"<caption>{html.escape(caption)}</caption>")
-                parts.append("<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-                             + "</tr></thead><tbody>")
+                parts.append(
+                    "<thead><tr>"
+                    + "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+                    + "</tr></thead><tbody>"
+                )
                 parts += ["<tr>" + "".join(_html_cell(c) for c in row) + "</tr>" for row in rows]
                 parts.append("</tbody></table></div>")
                 body.append("".join(parts))
             elif kind == "image":
                 _, path, alt = block
                 data = base64.b64encode(path.read_bytes()).decode("ascii")
-                body.append(f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-                            f"<figcaption>{html.escape(alt)}</figcaption></figure>")
+                body.append(
+                    f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+                    f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+                )
             elif kind == "warnings":
-                body += [f'<div class="warning"><strong>Warning:</strong> {html.escape(w)}</div>'
-                         for w in block[1]]
+                body += [
+                    f'<div class="warning"><strong>Warning:</strong> {html.escape(w)}</div>' for w in block[1]
+                ]
             elif kind == "pre":
                 body.append(f"<pre>{html.escape(block[1])}</pre>")
-        return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-                f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head>"
-                f"<body>\n" + "\n".join(body) + "\n</body></html>\n")
+        return (
+            f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head>"
+            f"<body>\n" + "\n".join(body) + "\n</body></html>\n"
+        )
 
     def write(self, folder: Path, stem: str = "report") -> tuple[Path, Path]:
         md, page = folder / f"{stem}.md", folder / f"{stem}.html"

@@ -7,7 +7,7 @@ The run report reads what the stages and `alignpipe eval` left in a run director
     RUN_DIR/manifest.json              stages, status, timings (shown when present)
     RUN_DIR/<stage>/run_record.json    the stage's config and metrics (PPO's heldout/* and kl_bound)
     RUN_DIR/<stage>/trainer_state.json log_history: the training curves
-    RUN_DIR/eval/<stage>/eval.json     `alignpipe eval` of that stage's model (eval.schema)
+    RUN_DIR/eval/<stage>/eval.json     `alignpipe eval` of that stage's model (alignpipe.eval.schema)
 
 and writes DIR/report.md (PNG files linked), DIR/report.html (self-contained: PNGs embedded) and the
 PNGs: a table of every model against every metric (best value per column highlighted, deltas
@@ -25,11 +25,11 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval import plots
-from eval.render import Cell, Doc, fmt
-from eval.schema import HIGHER, LOWER, NEUTRAL, digits, direction, label, read_eval
-from eval.verbosity import DEFAULT_MARGIN, DEFAULT_MAX_RATIO, verbosity_warning
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.eval import plots
+from alignpipe.eval.render import Cell, Doc, fmt
+from alignpipe.eval.schema import HIGHER, LOWER, NEUTRAL, digits, direction, label, read_eval
+from alignpipe.eval.verbosity import DEFAULT_MARGIN, DEFAULT_MAX_RATIO, verbosity_warning
 
 STAGE_ORDER = ("pretrain", "sft", "reward", "ppo", "dpo")
 BASELINE = "sft"
@@ -55,10 +55,15 @@ def write_eval_report(out_dir: Path, data: dict) -> dict[str, str]:
     m, per = data["metrics"], data.get("per_sample", {})
     doc = Doc(f"Evaluation of {data['model']['path'] if data.get('model') else data['reward_model']['path']}")
     doc.para(f"Model: {_model_line(data.get('model'))}")
-    doc.para(f"Reference: {_model_line(data.get('ref'))}" + (f" ({data['ref_source']})" if data.get("ref_source") else ""))
+    doc.para(
+        f"Reference: {_model_line(data.get('ref'))}"
+        + (f" ({data['ref_source']})" if data.get("ref_source") else "")
+    )
     doc.para(f"Reward model: {_model_line(data.get('reward_model'))}")
-    doc.para(f"Suite: `{data['suite']['name']}`, seed {data['seed']}, device {data['device']}, "
-             f"created {data['created']}.")
+    doc.para(
+        f"Suite: `{data['suite']['name']}`, seed {data['seed']}, device {data['device']}, "
+        f"created {data['created']}."
+    )
     doc.warnings(data.get("warnings", []))
 
     summary = data.get("summary", {})
@@ -69,10 +74,14 @@ def write_eval_report(out_dir: Path, data: dict) -> dict[str, str]:
     if "perplexity" in m:
         p = m["perplexity"]
         doc.heading("Held-out perplexity")
-        doc.para(f"Source: {p['source']}; {p['documents']} documents, {p['tokens']} predicted tokens, "
-                 f"window {p['window']} tokens.")
-        doc.table(["perplexity", "NLL / token", "bits / byte"],
-                  [[fmt(p["perplexity"]), fmt(p["nll_per_token"]), fmt(p["bits_per_byte"])]])
+        doc.para(
+            f"Source: {p['source']}; {p['documents']} documents, {p['tokens']} predicted tokens, "
+            f"window {p['window']} tokens."
+        )
+        doc.table(
+            ["perplexity", "NLL / token", "bits / byte"],
+            [[fmt(p["perplexity"]), fmt(p["nll_per_token"]), fmt(p["bits_per_byte"])]],
+        )
 
     if "task_accuracy" in m:
         t = m["task_accuracy"]
@@ -80,45 +89,89 @@ def write_eval_report(out_dir: Path, data: dict) -> dict[str, str]:
         doc.para(f"Source: {t['source']}; responses graded with `check_answer`.")
         has_ref = "ref_accuracy" in t
         headers = ["task", "n", "model"] + (["reference"] if has_ref else [])
-        rows = [[task, str(v["n"]), fmt(v["accuracy"])] + ([fmt(t["ref_per_task"][task]["accuracy"])] if has_ref else [])
-                for task, v in t["per_task"].items()]
-        rows.append([Cell("all", best=True), str(t["n"]), Cell(fmt(t["accuracy"]), best=True)]
-                    + ([Cell(fmt(t["ref_accuracy"]), best=True)] if has_ref else []))
+        rows = [
+            [task, str(v["n"]), fmt(v["accuracy"])]
+            + ([fmt(t["ref_per_task"][task]["accuracy"])] if has_ref else [])
+            for task, v in t["per_task"].items()
+        ]
+        rows.append(
+            [Cell("all", best=True), str(t["n"]), Cell(fmt(t["accuracy"]), best=True)]
+            + ([Cell(fmt(t["ref_accuracy"]), best=True)] if has_ref else [])
+        )
         doc.table(headers, rows)
 
     if m.get("multiple_choice"):
         doc.heading("Multiple choice (log-likelihood)")
-        doc.table(["benchmark", "n", "acc", "acc_norm", "chat", "source"],
-                  [[name, str(v["n"]), fmt(v["acc"]), fmt(v["acc_norm"]), fmt(v["chat"]), v["source"]]
-                   for name, v in m["multiple_choice"].items()])
+        doc.table(
+            ["benchmark", "n", "acc", "acc_norm", "chat", "source"],
+            [
+                [name, str(v["n"]), fmt(v["acc"]), fmt(v["acc_norm"]), fmt(v["chat"]), v["source"]]
+                for name, v in m["multiple_choice"].items()
+            ],
+        )
 
     if m.get("harness"):
         doc.heading("lm-evaluation-harness")
-        doc.table(["task", "metric", "value"],
-                  [[task, metric, fmt(value)] for task, values in m["harness"].items() for metric, value in values.items()])
+        doc.table(
+            ["task", "metric", "value"],
+            [
+                [task, metric, fmt(value)]
+                for task, values in m["harness"].items()
+                for metric, value in values.items()
+            ],
+        )
 
     if "reward_accuracy" in m:
         r = m["reward_accuracy"]
         doc.heading("Reward model: pairwise accuracy")
         doc.para(f"Source: {r['source']}. A tie counts one half.")
-        doc.table(["accuracy", "mean margin", "ties", "pairs"],
-                  [[fmt(r["accuracy"]), fmt(r["mean_margin"]), str(r["ties"]), str(r["n"])]])
+        doc.table(
+            ["accuracy", "mean margin", "ties", "pairs"],
+            [[fmt(r["accuracy"]), fmt(r["mean_margin"]), str(r["ties"]), str(r["n"])]],
+        )
 
     if "win_rate" in m:
         w = m["win_rate"]
         doc.heading("Win rate against the reference (judged by the reward model)")
-        doc.para(f"Judgments in AlpacaEval format: `{w['judgments_file']}` (output_1 = reference, output_2 = model).")
-        doc.table(["win rate (%)", "standard error", "LC win rate (%)", "wins", "losses", "ties", "pairs",
-                   "mean score model", "mean score ref"],
-                  [[_pct(w["win_rate"]), _pct(w["standard_error"]), _pct(w["lc_win_rate"]), str(w["n_wins"]),
-                    str(w["n_wins_base"]), str(w["n_draws"]), str(w["n_total"]), fmt(w["mean_reward_model"]),
-                    fmt(w["mean_reward_ref"])]])
+        doc.para(
+            f"Judgments in AlpacaEval format: `{w['judgments_file']}` (output_1 = reference, output_2 = model)."
+        )
+        doc.table(
+            [
+                "win rate (%)",
+                "standard error",
+                "LC win rate (%)",
+                "wins",
+                "losses",
+                "ties",
+                "pairs",
+                "mean score model",
+                "mean score ref",
+            ],
+            [
+                [
+                    _pct(w["win_rate"]),
+                    _pct(w["standard_error"]),
+                    _pct(w["lc_win_rate"]),
+                    str(w["n_wins"]),
+                    str(w["n_wins_base"]),
+                    str(w["n_draws"]),
+                    str(w["n_total"]),
+                    fmt(w["mean_reward_model"]),
+                    fmt(w["mean_reward_ref"]),
+                ]
+            ],
+        )
 
     if "verbosity" in m:
         _verbosity_section(doc, m["verbosity"])
         if per.get("model_tokens"):
-            path = plots.length_histogram(out_dir / "length_hist.png", per["model_tokens"], per.get("ref_tokens"),
-                                          title="response lengths: model vs reference")
+            path = plots.length_histogram(
+                out_dir / "length_hist.png",
+                per["model_tokens"],
+                per.get("ref_tokens"),
+                title="response lengths: model vs reference",
+            )
             files["length_hist"] = path.name
             doc.image(path, "Response lengths (tokens), model vs reference")
         if per.get("model_reward"):
@@ -132,11 +185,22 @@ def write_eval_report(out_dir: Path, data: dict) -> dict[str, str]:
     if "kl" in m:
         k = m["kl"]
         doc.heading("KL(model ‖ reference)")
-        doc.para("Monte-Carlo estimate on held-out prompts: responses sampled from the model at temperature 1; "
-                 "per response, the sum over its tokens of log p_model − log p_ref.")
-        doc.table(["KL (nats / response)", "standard error", "KL per token", "samples", "mean tokens"],
-                  [[fmt(k["kl"]), fmt(k["standard_error"]), fmt(k["kl_per_token"]), str(k["n_samples"]),
-                    fmt(k["mean_response_tokens"])]])
+        doc.para(
+            "Monte-Carlo estimate on held-out prompts: responses sampled from the model at temperature 1; "
+            "per response, the sum over its tokens of log p_model − log p_ref."
+        )
+        doc.table(
+            ["KL (nats / response)", "standard error", "KL per token", "samples", "mean tokens"],
+            [
+                [
+                    fmt(k["kl"]),
+                    fmt(k["standard_error"]),
+                    fmt(k["kl_per_token"]),
+                    str(k["n_samples"]),
+                    fmt(k["mean_response_tokens"]),
+                ]
+            ],
+        )
 
     if data.get("files", {}).get("samples"):
         _examples(doc, out_dir / data["files"]["samples"])
@@ -145,8 +209,10 @@ def write_eval_report(out_dir: Path, data: dict) -> dict[str, str]:
         doc.heading("Skipped")
         doc.table(["section", "reason"], [[k, v] for k, v in data["skipped"].items()])
     doc.heading("Settings")
-    doc.table(["generation setting", "value"], [[k, fmt(v) if not isinstance(v, str) else v]
-                                                 for k, v in data["generation"].items()])
+    doc.table(
+        ["generation setting", "value"],
+        [[k, fmt(v) if not isinstance(v, str) else v] for k, v in data["generation"].items()],
+    )
     doc.table(["section", "seconds"], [[k, fmt(v, 2)] for k, v in data.get("timings_s", {}).items()])
     md, page = doc.write(out_dir)
     files.update({"report_md": md.name, "report_html": page.name})
@@ -172,8 +238,10 @@ def _verbosity_section(doc: Doc, v: dict) -> None:
     doc.table(["statistic"] + [name for name, _ in sides], rows)
     if v.get("length_ratio"):
         r = v["length_ratio"]
-        doc.table(["length ratio model / reference", "chars", "words", "tokens"],
-                  [["mean length ratio", fmt(r["chars"]), fmt(r["words"]), fmt(r["tokens"])]])
+        doc.table(
+            ["length ratio model / reference", "chars", "words", "tokens"],
+            [["mean length ratio", fmt(r["chars"]), fmt(r["words"]), fmt(r["tokens"])]],
+        )
 
 
 def _examples(doc: Doc, path: Path, n: int = 5) -> None:
@@ -229,9 +297,15 @@ def collect(run_dir: Path) -> list[Stage]:
         raise AlignpipeError(f"run directory {run_dir} does not exist")
     names = set()
     for d in run_dir.iterdir():
-        if d.is_dir() and d.name not in ("eval", "report") and not d.name.startswith(".") and any(
-                (d / f).is_file() for f in ("run_record.json", "trainer_state.json", "config.json",
-                                            "adapter_config.json")):
+        if (
+            d.is_dir()
+            and d.name not in ("eval", "report")
+            and not d.name.startswith(".")
+            and any(
+                (d / f).is_file()
+                for f in ("run_record.json", "trainer_state.json", "config.json", "adapter_config.json")
+            )
+        ):
             names.add(d.name)
     eval_root = run_dir / "eval"
     if eval_root.is_dir():
@@ -246,8 +320,10 @@ def collect(run_dir: Path) -> list[Stage]:
             stage.eval = read_eval(stage.eval_dir / "eval.json")
         stages.append(stage)
     if not stages:
-        raise AlignpipeError(f"{run_dir} holds no stage outputs (RUN_DIR/<stage>/run_record.json, trainer_state.json) "
-                             "and no evaluations (RUN_DIR/eval/<stage>/eval.json)")
+        raise AlignpipeError(
+            f"{run_dir} holds no stage outputs (RUN_DIR/<stage>/run_record.json, trainer_state.json) "
+            "and no evaluations (RUN_DIR/eval/<stage>/eval.json)"
+        )
     return stages
 
 
@@ -271,7 +347,9 @@ def metric_table(stages: list[Stage]) -> tuple[list[str], dict[str, dict[str, tu
     for s in stages:
         for key, value in s.values.items():
             if key == "reward_accuracy":
-                owner = next((n for n, d in by_dir.items() if _same_path(s.eval["reward_model"]["path"], d)), s.name)
+                owner = next(
+                    (n for n, d in by_dir.items() if _same_path(s.eval["reward_model"]["path"], d)), s.name
+                )
                 if s.eval.get("model") is not None and owner == s.name:
                     continue  # a policy's eval: the accuracy is its judge's, whose stage is not in this run
                 table[owner].setdefault(key, (value, ""))
@@ -281,9 +359,21 @@ def metric_table(stages: list[Stage]) -> tuple[list[str], dict[str, dict[str, tu
             acc = s.record.get("metrics", {}).get("eval_accuracy")
             if isinstance(acc, (int, float)):
                 table[s.name]["reward_accuracy"] = (float(acc), "training eval")
-    preferred = ["perplexity", "bits_per_byte", "task_accuracy", "reward_accuracy", "win_rate", "lc_win_rate",
-                 "kl", "mean_tokens", "ref_mean_tokens", "length_ratio", "eos_share", "distinct_2",
-                 "repeated_4gram_share"]
+    preferred = [
+        "perplexity",
+        "bits_per_byte",
+        "task_accuracy",
+        "reward_accuracy",
+        "win_rate",
+        "lc_win_rate",
+        "kl",
+        "mean_tokens",
+        "ref_mean_tokens",
+        "length_ratio",
+        "eos_share",
+        "distinct_2",
+        "repeated_4gram_share",
+    ]
     present = {k for row in table.values() for k in row}
     columns = [c for c in preferred if c in present]
     columns += sorted(k for k in present if k.startswith("mc/"))
@@ -297,8 +387,13 @@ def metric_cells(stages: list[Stage], columns: list[str], table: dict) -> list[l
     base = table.get(BASELINE, {})
     rows = []
     for col in columns:
-        values = [table[s.name][col][0] for s in stages if col in table[s.name]
-                  and table[s.name][col][0] is not None and not math.isnan(table[s.name][col][0])]
+        values = [
+            table[s.name][col][0]
+            for s in stages
+            if col in table[s.name]
+            and table[s.name][col][0] is not None
+            and not math.isnan(table[s.name][col][0])
+        ]
         best = None
         if len(set(values)) >= 2 and direction(col) in (HIGHER, LOWER):
             best = max(values) if direction(col) == HIGHER else min(values)
@@ -343,8 +438,10 @@ def length_warnings(stages: list[Stage]) -> list[str]:
             if text:
                 out.append(f"{s.name} vs SFT (mean tokens): {text}")
         elif ratio > DEFAULT_MAX_RATIO:
-            out.append(f"{s.name}: responses are {ratio:.2f}x SFT's mean length in tokens, and there is no "
-                       f"length-controlled win rate to tell whether that bought quality")
+            out.append(
+                f"{s.name}: responses are {ratio:.2f}x SFT's mean length in tokens, and there is no "
+                f"length-controlled win rate to tell whether that bought quality"
+            )
     return out
 
 
@@ -358,23 +455,37 @@ def _manifest_rows(manifest: dict) -> list[list[str]]:
             continue
         name = st.get("name") or st.get("stage") or "?"
         seconds = next((st[k] for k in ("duration_s", "seconds", "elapsed_s", "duration") if k in st), None)
-        rows.append([str(name), str(st.get("status", "–")), fmt(seconds, 1) if isinstance(seconds, (int, float))
-                     else "–"])
+        rows.append(
+            [
+                str(name),
+                str(st.get("status", "–")),
+                fmt(seconds, 1) if isinstance(seconds, (int, float)) else "–",
+            ]
+        )
     return rows
 
 
 def _ppo_section(doc: Doc, stage: Stage) -> None:
     metrics = (stage.record or {}).get("metrics", {})
-    pairs = [(label_, f"heldout/{k}_ppo", f"heldout/{k}_sft") for label_, k in
-             (("reward-model score", "score"), ("task accuracy", "accuracy"), ("length (tokens)", "length"))]
+    pairs = [
+        (label_, f"heldout/{k}_ppo", f"heldout/{k}_sft")
+        for label_, k in (
+            ("reward-model score", "score"),
+            ("task accuracy", "accuracy"),
+            ("length (tokens)", "length"),
+        )
+    ]
     rows = []
     for name, kp, ks in pairs:
         if kp in metrics:
             p, s = metrics[kp], metrics.get(ks)
             delta = p - s if isinstance(p, (int, float)) and isinstance(s, (int, float)) else None
             rows.append([name, fmt(p), fmt(s), f"{delta:+.3g}" if delta is not None else "–"])
-    extra = [[k, fmt(metrics[k])] for k in ("heldout/kl", "kl_bound", "kl_within_bound", "heldout/prompts")
-             if k in metrics]
+    extra = [
+        [k, fmt(metrics[k])]
+        for k in ("heldout/kl", "kl_bound", "kl_within_bound", "heldout/prompts")
+        if k in metrics
+    ]
     if not rows and not extra:
         return
     doc.heading(f"PPO on held-out prompts ({stage.name}/run_record.json)")
@@ -383,8 +494,10 @@ def _ppo_section(doc: Doc, stage: Stage) -> None:
     if extra:
         doc.table(["KL check", "value"], extra)
     if metrics.get("kl_within_bound") is False:
-        text = (f"{stage.name}: held-out KL {fmt(metrics.get('heldout/kl'))} exceeds kl_bound "
-                f"{fmt(metrics.get('kl_bound'))}: the policy drifted far from the reference")
+        text = (
+            f"{stage.name}: held-out KL {fmt(metrics.get('heldout/kl'))} exceeds kl_bound "
+            f"{fmt(metrics.get('kl_bound'))}: the policy drifted far from the reference"
+        )
         doc.warnings([text])
 
 
@@ -412,10 +525,12 @@ def build_run_report(run_dir: Path, out_dir: Path) -> Path:
     columns, table = metric_table(stages)
     if columns:
         doc.heading("Models against metrics")
-        doc.para("One column per model. The best value of each metric is in bold green (↑ higher is better, "
-                 "↓ lower); notes give the change against SFT (green better, red worse), and a mean length more "
-                 f"than {DEFAULT_MAX_RATIO}x SFT's is flagged. Win rate, LC win rate, length ratio and KL are "
-                 "against each eval's reference.")
+        doc.para(
+            "One column per model. The best value of each metric is in bold green (↑ higher is better, "
+            "↓ lower); notes give the change against SFT (green better, red worse), and a mean length more "
+            f"than {DEFAULT_MAX_RATIO}x SFT's is flagged. Win rate, LC win rate, length ratio and KL are "
+            "against each eval's reference."
+        )
         doc.table(["metric"] + [s.name for s in stages], metric_cells(stages, columns, table))
         refs = [f"{s.name}: `{s.eval['ref']['path']}`" for s in stages if s.eval and s.eval.get("ref")]
         if refs:
@@ -437,10 +552,16 @@ def build_run_report(run_dir: Path, out_dir: Path) -> Path:
         for name, path in curves:
             doc.image(path, f"{name}: logged training metrics against step")
 
-    panels = {s.name: (s.eval["per_sample"]["model_tokens"], s.eval["per_sample"].get("ref_tokens"))
-              for s in stages if s.eval and s.eval.get("per_sample", {}).get("model_tokens")}
-    scatter = {s.name: (s.eval["per_sample"]["model_tokens"], s.eval["per_sample"]["model_reward"])
-               for s in stages if s.eval and s.eval.get("per_sample", {}).get("model_reward")}
+    panels = {
+        s.name: (s.eval["per_sample"]["model_tokens"], s.eval["per_sample"].get("ref_tokens"))
+        for s in stages
+        if s.eval and s.eval.get("per_sample", {}).get("model_tokens")
+    }
+    scatter = {
+        s.name: (s.eval["per_sample"]["model_tokens"], s.eval["per_sample"]["model_reward"])
+        for s in stages
+        if s.eval and s.eval.get("per_sample", {}).get("model_reward")
+    }
     if panels or scatter:
         doc.heading("Response lengths")
     if panels:
@@ -465,20 +586,31 @@ def _records_section(doc: Doc, stages: list[Stage]) -> None:
             continue
         metrics = (s.record or {}).get("metrics", {})
         losses = [h["loss"] for h in s.log_history if isinstance(h.get("loss"), (int, float))]
-        rows.append([s.name, fmt((s.record or {}).get("duration_s"), 1),
-                     fmt(s.log_history[-1].get("step")) if s.log_history else "–",
-                     fmt(losses[0]) if losses else "–", fmt(losses[-1]) if losses else "–",
-                     fmt(metrics.get("eval_loss")), fmt(metrics.get("eval_accuracy"))])
+        rows.append(
+            [
+                s.name,
+                fmt((s.record or {}).get("duration_s"), 1),
+                fmt(s.log_history[-1].get("step")) if s.log_history else "–",
+                fmt(losses[0]) if losses else "–",
+                fmt(losses[-1]) if losses else "–",
+                fmt(metrics.get("eval_loss")),
+                fmt(metrics.get("eval_accuracy")),
+            ]
+        )
     if rows:
         doc.heading("Training (run records)")
         doc.para("Losses are each stage's own objective, so compare them within a stage, not across stages.")
-        doc.table(["stage", "seconds", "last step", "first loss", "last loss", "eval_loss", "eval_accuracy"], rows)
+        doc.table(
+            ["stage", "seconds", "last step", "first loss", "last loss", "eval_loss", "eval_accuracy"], rows
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="alignpipe report",
-                                 description="One report across all stages of a run directory (tables, "
-                                 "training curves, length and reward plots, verbosity warnings).")
+    ap = argparse.ArgumentParser(
+        prog="alignpipe report",
+        description="One report across all stages of a run directory (tables, "
+        "training curves, length and reward plots, verbosity warnings).",
+    )
     ap.add_argument("run_dir", help="the run directory (made by `alignpipe run`)")
     ap.add_argument("--output", "-o", help="folder for report.md/html and plots (default: RUN_DIR/report)")
     args = ap.parse_args(argv)

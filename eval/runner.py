@@ -1,7 +1,7 @@
 """`alignpipe eval --model PATH [--ref PATH] [--reward-model PATH] [--suite NAME_OR_YAML] --output DIR`
 
 Evaluates one causal LM checkpoint (MiniGPT or any Transformers model, or a LoRA adapter folder)
-and/or one reward model on held-out data, as the suite says (`eval.suite`):
+and/or one reward model on held-out data, as the suite says (`alignpipe.eval.suite`):
 
 1. perplexity on held-out text;
 2. task accuracy on held-out verifiable prompts (chat template + generation prompt, `check_answer`);
@@ -16,7 +16,7 @@ Defaults when the model sits in a run directory (RUN_DIR/<stage>): the reference
 the reward model RUN_DIR/reward, when those hold models (`--ref none` / `--reward-model none` turn
 them off). A section whose inputs are missing is skipped with its reason recorded in eval.json.
 
-Writes DIR/eval.json (`eval.schema`, documented in docs/eval.md), DIR/samples.jsonl (every prompt
+Writes DIR/eval.json (`alignpipe.eval.schema`, documented in docs/eval.md), DIR/samples.jsonl (every prompt
 with both responses, scores and lengths), DIR/judgments.json, DIR/report.md, DIR/report.html and
 the plots, and prints the path of report.html.
 """
@@ -33,13 +33,13 @@ from pathlib import Path
 
 import torch
 
-from eval import benchmarks as bm
-from eval import verbosity as vb
-from eval.generation import Generation, generate, prompt_ids
-from eval.loading import Loaded, load_lm, load_rm, sibling_stage
-from eval.schema import SCHEMA_VERSION, digits, label, summary, write_json
-from eval.suite import HarnessSection, Suite, load_suite
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.eval import benchmarks as bm
+from alignpipe.eval import verbosity as vb
+from alignpipe.eval.generation import Generation, generate, prompt_ids
+from alignpipe.eval.loading import Loaded, load_lm, load_rm, sibling_stage
+from alignpipe.eval.schema import SCHEMA_VERSION, digits, label, summary, write_json
+from alignpipe.eval.suite import HarnessSection, Suite, load_suite
 
 
 class Recorder:
@@ -72,11 +72,11 @@ class Recorder:
 def load_rows(source: str, kind: str, n: int | None, suite: Suite) -> tuple[list[dict], str]:
     """Held-out rows of `kind` from "default" (the embedded test split) or a local file/folder."""
     if source == "default":
-        from pipeline.defaults import default_rows
+        from alignpipe.defaults import default_rows
 
         rows, where = default_rows(kind, "test", seed=suite.seed, n=n), f"embedded {kind} data (test split)"
     else:
-        from pipeline.data import load_source
+        from alignpipe.core.data import load_source
 
         src = load_source({"id": source}, kind, seed=suite.seed, base_dir=suite.base_dir)
         ds = src.test if src.test is not None else src.train
@@ -104,7 +104,9 @@ def run_perplexity(rec: Recorder, lm: Loaded, suite: Suite) -> None:
     section = suite.perplexity
     texts_rows, where = load_rows(section.source, "text", section.max_documents, suite)
     texts = [r["text"] for r in texts_rows]
-    result = bm.perplexity(lm.model, lm.tokenizer, texts, window=section.window, batch_size=section.batch_size)
+    result = bm.perplexity(
+        lm.model, lm.tokenizer, texts, window=section.window, batch_size=section.batch_size
+    )
     rec.metrics["perplexity"] = {**result, "source": where}
 
 
@@ -117,27 +119,41 @@ def run_multiple_choice(rec: Recorder, lm: Loaded, suite: Suite) -> None:
         else:
             path = resolve_path(mc.source, suite)
             items, where = bm.read_multiple_choice(path)[: mc.n], str(path)
-        logliks = bm.choice_logliks(lm.model, lm.tokenizer, items, chat=mc.chat,
-                                    batch_size=suite.generation.batch_size)
-        out[mc.name] = {**bm.multiple_choice_metrics(items, logliks, chat=mc.chat), "source": where, "chat": mc.chat}
+        logliks = bm.choice_logliks(
+            lm.model, lm.tokenizer, items, chat=mc.chat, batch_size=suite.generation.batch_size
+        )
+        out[mc.name] = {
+            **bm.multiple_choice_metrics(items, logliks, chat=mc.chat),
+            "source": where,
+            "chat": mc.chat,
+        }
     rec.metrics["multiple_choice"] = out
 
 
 def run_harness(rec: Recorder, lm: Loaded, section: HarnessSection, suite: Suite, seed: int) -> None:
-    from eval.harness import run_harness as harness
+    from alignpipe.eval.harness import run_harness as harness
 
     include = str(resolve_path(section.include_path, suite)) if section.include_path else None
     rec.metrics["harness"] = harness(
-        lm.model, lm.tokenizer, section.tasks, include_path=include, limit=section.limit,
-        num_fewshot=section.num_fewshot, batch_size=section.batch_size,
-        apply_chat_template=section.apply_chat_template, seed=seed)
+        lm.model,
+        lm.tokenizer,
+        section.tasks,
+        include_path=include,
+        limit=section.limit,
+        num_fewshot=section.num_fewshot,
+        batch_size=section.batch_size,
+        apply_chat_template=section.apply_chat_template,
+        seed=seed,
+    )
 
 
 def run_reward_accuracy(rec: Recorder, rm: Loaded, suite: Suite) -> None:
     section = suite.reward_accuracy
     rows, where = load_rows(section.source, "preference", section.n, suite)
-    rec.metrics["reward_accuracy"] = {**bm.reward_accuracy(rm.model, rm.tokenizer, rows,
-                                                           batch_size=section.batch_size), "source": where}
+    rec.metrics["reward_accuracy"] = {
+        **bm.reward_accuracy(rm.model, rm.tokenizer, rows, batch_size=section.batch_size),
+        "source": where,
+    }
 
 
 def _stop(g: Generation) -> str:
@@ -158,8 +174,16 @@ def describe_responses(gens: list[Generation], tokenizer, scores=None) -> dict:
     }
 
 
-def run_prompts(rec: Recorder, out_dir: Path, lm: Loaded, ref: Loaded | None, rm: Loaded | None,
-                suite: Suite, seed: int, names: dict[str, str]) -> list[list[int]]:
+def run_prompts(
+    rec: Recorder,
+    out_dir: Path,
+    lm: Loaded,
+    ref: Loaded | None,
+    rm: Loaded | None,
+    suite: Suite,
+    seed: int,
+    names: dict[str, str],
+) -> list[list[int]]:
     """Generations on held-out prompts and everything measured on them; returns the model's prompt ids."""
     rows, where = load_rows(suite.prompts.source, "prompt", suite.prompts.n, suite)
     conversations = [list(r["prompt"]) for r in rows]
@@ -170,8 +194,14 @@ def run_prompts(rec: Recorder, out_dir: Path, lm: Loaded, ref: Loaded | None, rm
     ref_gens = None
     if ref is not None:
         with rec.timed("generation_ref"):
-            ref_gens = generate(ref.model, ref.tokenizer, prompt_ids(ref.tokenizer, conversations), gen, seed=seed,
-                                desc="reference responses")
+            ref_gens = generate(
+                ref.model,
+                ref.tokenizer,
+                prompt_ids(ref.tokenizer, conversations),
+                gen,
+                seed=seed,
+                desc="reference responses",
+            )
     model_texts = [g.text for g in model_gens]
     ref_texts = [g.text for g in ref_gens] if ref_gens else None
 
@@ -192,11 +222,17 @@ def run_prompts(rec: Recorder, out_dir: Path, lm: Loaded, ref: Loaded | None, rm
     model_scores = ref_scores = None
     if rm is not None:
         with rec.timed("reward_scoring"):
-            model_scores = bm.reward_scores(rm.model, rm.tokenizer, [
-                c + [{"role": "assistant", "content": t}] for c, t in zip(conversations, model_texts)])
+            model_scores = bm.reward_scores(
+                rm.model,
+                rm.tokenizer,
+                [c + [{"role": "assistant", "content": t}] for c, t in zip(conversations, model_texts)],
+            )
             if ref_texts is not None:
-                ref_scores = bm.reward_scores(rm.model, rm.tokenizer, [
-                    c + [{"role": "assistant", "content": t}] for c, t in zip(conversations, ref_texts)])
+                ref_scores = bm.reward_scores(
+                    rm.model,
+                    rm.tokenizer,
+                    [c + [{"role": "assistant", "content": t}] for c, t in zip(conversations, ref_texts)],
+                )
 
     if not suite.win_rate:
         rec.skip("win_rate", "turned off in the suite")
@@ -230,12 +266,22 @@ def run_prompts(rec: Recorder, out_dir: Path, lm: Loaded, ref: Loaded | None, rm
     return model_ids
 
 
-def run_win_rate(rec, out_dir, conversations, ref_texts, model_texts, ref_scores, model_scores, names) -> None:
-    from eval.judgments import judgment_metrics, read_judgments
-    from eval.lc_winrate import is_extreme_change
+def run_win_rate(
+    rec, out_dir, conversations, ref_texts, model_texts, ref_scores, model_scores, names
+) -> None:
+    from alignpipe.eval.judgments import judgment_metrics, read_judgments
+    from alignpipe.eval.lc_winrate import is_extreme_change
 
-    rows = bm.judgment_rows(conversations, ref_texts, model_texts, ref_scores, model_scores,
-                            ref_name=names["ref"], model_name=names["model"], annotator=f"reward_model:{names['rm']}")
+    rows = bm.judgment_rows(
+        conversations,
+        ref_texts,
+        model_texts,
+        ref_scores,
+        model_scores,
+        ref_name=names["ref"],
+        model_name=names["model"],
+        annotator=f"reward_model:{names['rm']}",
+    )
     path = out_dir / "judgments.json"
     write_json(path, rows)  # type: ignore[arg-type]
     metrics = judgment_metrics(read_judgments(path))
@@ -245,8 +291,10 @@ def run_win_rate(rec, out_dir, conversations, ref_texts, model_texts, ref_scores
     metrics["judgments_file"] = path.name
     rec.metrics["win_rate"] = metrics
     if metrics["lc_extreme_change"]:
-        rec.warn(f"the length-controlled win rate ({metrics['lc_win_rate']:.1f}%) is far from the raw win rate "
-                 f"({metrics['win_rate']:.1f}%): the length model extrapolates; read it with care")
+        rec.warn(
+            f"the length-controlled win rate ({metrics['lc_win_rate']:.1f}%) is far from the raw win rate "
+            f"({metrics['win_rate']:.1f}%): the length model extrapolates; read it with care"
+        )
 
 
 def check_verbosity(rec: Recorder, suite: Suite) -> None:
@@ -255,33 +303,48 @@ def check_verbosity(rec: Recorder, suite: Suite) -> None:
     if ratio is None:
         return
     if wr is not None:
-        text = vb.verbosity_warning(ratio, wr["lc_win_rate"], max_ratio=suite.verbosity.max_ratio,
-                                    margin=suite.verbosity.margin)
+        text = vb.verbosity_warning(
+            ratio, wr["lc_win_rate"], max_ratio=suite.verbosity.max_ratio, margin=suite.verbosity.margin
+        )
         if text:
             rec.warn(text)
     elif ratio > suite.verbosity.max_ratio:
-        rec.warn(f"verbosity: responses are {ratio:.2f}x the reference length (threshold "
-                 f"{suite.verbosity.max_ratio:.2f}x); without a reward-model win rate it cannot be told whether "
-                 f"the extra length buys quality")
+        rec.warn(
+            f"verbosity: responses are {ratio:.2f}x the reference length (threshold "
+            f"{suite.verbosity.max_ratio:.2f}x); without a reward-model win rate it cannot be told whether "
+            f"the extra length buys quality"
+        )
 
 
-def run_kl(rec: Recorder, lm: Loaded, ref: Loaded, model_ids: list[list[int]], suite: Suite, seed: int) -> None:
+def run_kl(
+    rec: Recorder, lm: Loaded, ref: Loaded, model_ids: list[list[int]], suite: Suite, seed: int
+) -> None:
     if lm.tokenizer.get_vocab() != ref.tokenizer.get_vocab():
         rec.skip("kl", "the model and the reference have different vocabularies")
         return
     section = suite.kl
     prompts = model_ids[: section.n_prompts]
     rec.metrics["kl"] = bm.kl_divergence(
-        lm.model, ref.model, lm.tokenizer, prompts, max_new_tokens=section.max_new_tokens or
-        suite.generation.max_new_tokens, samples_per_prompt=section.samples_per_prompt,
-        batch_size=suite.generation.batch_size, seed=seed)
+        lm.model,
+        ref.model,
+        lm.tokenizer,
+        prompts,
+        max_new_tokens=section.max_new_tokens or suite.generation.max_new_tokens,
+        samples_per_prompt=section.samples_per_prompt,
+        batch_size=suite.generation.batch_size,
+        seed=seed,
+    )
 
 
 def write_samples(path: Path, rows, model_gens, ref_gens, per_sample) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for i, (row, g) in enumerate(zip(rows, model_gens)):
-            rec = {"prompt": bm.instruction_text(row["prompt"]), "task": row.get("task"), "answer": row.get("answer"),
-                   "model": g.text}
+            rec = {
+                "prompt": bm.instruction_text(row["prompt"]),
+                "task": row.get("task"),
+                "answer": row.get("answer"),
+                "model": g.text,
+            }
             if ref_gens is not None:
                 rec["ref"] = ref_gens[i].text
             for key, values in per_sample.items():
@@ -300,11 +363,19 @@ def build_parser() -> argparse.ArgumentParser:
         "`alignpipe eval judgments FILE` scores an AlpacaEval judgments file instead.",
     )
     p.add_argument("--model", help="causal LM: a checkpoint folder, a LoRA adapter folder, or a Hub id")
-    p.add_argument("--ref", help="reference model for win rate, length ratio and KL (default: RUN_DIR/sft when "
-                   "--model is RUN_DIR/<stage>; 'none' for no reference)")
-    p.add_argument("--reward-model", help="reward model that judges (default: RUN_DIR/reward when --model is "
-                   "RUN_DIR/<stage>; 'none' for no reward model)")
-    p.add_argument("--suite", default="default", help="a packaged suite name (default, quick) or a suite .yaml")
+    p.add_argument(
+        "--ref",
+        help="reference model for win rate, length ratio and KL (default: RUN_DIR/sft when "
+        "--model is RUN_DIR/<stage>; 'none' for no reference)",
+    )
+    p.add_argument(
+        "--reward-model",
+        help="reward model that judges (default: RUN_DIR/reward when --model is "
+        "RUN_DIR/<stage>; 'none' for no reward model)",
+    )
+    p.add_argument(
+        "--suite", default="default", help="a packaged suite name (default, quick) or a suite .yaml"
+    )
     p.add_argument("--output", "-o", required=True, help="folder for eval.json, the report and the plots")
     p.add_argument("--max-samples", type=int, help="cap every section's number of samples")
     p.add_argument("--harness-tasks", help="comma-separated lm-evaluation-harness tasks, e.g. mmlu,arc_easy")
@@ -391,8 +462,9 @@ def evaluate(args: argparse.Namespace) -> dict:
         rec.skip("kl", "needs --model and a reference model")
     else:
         if model_ids is None:
-            rows, _ = load_rows(suite.prompts.source if suite.prompts else "default", "prompt", suite.kl.n_prompts,
-                                suite)
+            rows, _ = load_rows(
+                suite.prompts.source if suite.prompts else "default", "prompt", suite.kl.n_prompts, suite
+            )
             model_ids = prompt_ids(lm.tokenizer, [list(r["prompt"]) for r in rows])
         with rec.timed("kl"):
             run_kl(rec, lm, ref, model_ids, suite, seed)
@@ -404,7 +476,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         with rec.timed("reward_accuracy"):
             run_reward_accuracy(rec, rm, suite)
 
-    from pipeline import __version__
+    from alignpipe import __version__
 
     data = {
         "schema_version": SCHEMA_VERSION,
@@ -433,7 +505,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         if (out_dir / name).is_file() and (name != "judgments.json" or "win_rate" in rec.metrics):
             data["files"][name.split(".")[0]] = name
     if not args.no_report:
-        from eval.report import write_eval_report
+        from alignpipe.eval.report import write_eval_report
 
         data["files"].update(write_eval_report(out_dir, data))
     data["files"]["eval"] = "eval.json"
@@ -442,7 +514,7 @@ def evaluate(args: argparse.Namespace) -> dict:
 
 
 def print_summary(data: dict, out_dir: Path) -> None:
-    from eval.render import fmt
+    from alignpipe.eval.render import fmt
 
     values = data["summary"]
     width = max((len(label(k)) for k in values), default=10)

@@ -21,7 +21,7 @@ import math
 import os
 from pathlib import Path
 
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
 
 SCHEMA_VERSION = 1
 
@@ -149,5 +149,7 @@ def read_eval(path: str | Path) -> dict:
         raise AlignpipeError(f"{path}: cannot read it as eval.json ({e})") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version != SCHEMA_VERSION:
-        raise AlignpipeError(f"{path}: schema_version {version!r}; this alignpipe reads version {SCHEMA_VERSION}")
+        raise AlignpipeError(
+            f"{path}: schema_version {version!r}; this alignpipe reads version {SCHEMA_VERSION}"
+        )
     return data

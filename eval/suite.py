@@ -4,15 +4,15 @@
 ends in ``.yaml``/``.yml`` or names an existing file is read as a suite file. A suite is a mapping;
 every section is optional, and a section that is absent, ``null`` or ``false`` is not run (``{}``
 runs it with the defaults below). Data ``source`` values are ``default`` (the project's embedded
-held-out data, `pipeline.defaults`, split "test") or a local file/folder in any format
-`pipeline.data` reads, relative paths resolved against the suite file's folder (packaged suites:
+held-out data, `alignpipe.defaults`, split "test") or a local file/folder in any format
+`alignpipe.core.data` reads, relative paths resolved against the suite file's folder (packaged suites:
 the working directory).
 
 ```yaml
 name: my-suite                  # defaults to the file name
 description: what it is for
 seed: 0                         # sampling and shuffling seed
-generation:                     # eval.generation.GenerationSettings
+generation:                     # alignpipe.eval.generation.GenerationSettings
   greedy: true                  # false: sample with temperature / top_k / top_p
   temperature: 1.0
   top_k: 0                      # 0 = off
@@ -49,7 +49,7 @@ harness:                        # lm-evaluation-harness tasks (optional extra `l
   num_fewshot: null
   batch_size: 8
   apply_chat_template: false
-verbosity:                      # the verbosity warning's thresholds (eval.verbosity)
+verbosity:                      # the verbosity warning's thresholds (alignpipe.eval.verbosity)
   max_ratio: 1.3
   margin: 2.0
 ```
@@ -69,8 +69,8 @@ from typing import Any
 
 import yaml
 
-from eval.generation import GenerationSettings
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.eval.generation import GenerationSettings
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 
@@ -223,8 +223,9 @@ def _build(cls, data: Any, where: str, key: str):
     if data is True:
         data = {}
     if not isinstance(data, dict):
-        raise AlignpipeError(f"{where}: '{key}' must be a mapping (or null/false to skip it), "
-                             f"got {type(data).__name__}")
+        raise AlignpipeError(
+            f"{where}: '{key}' must be a mapping (or null/false to skip it), got {type(data).__name__}"
+        )
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     for k, v in data.items():
@@ -245,8 +246,9 @@ def suite_from_dict(data: Any, where: str = "<suite>", base_dir: str | None = No
     top = {f.name for f in dataclasses.fields(Suite)} - {"path", "base_dir"}
     unknown = sorted(set(data) - top)
     if unknown:
-        raise AlignpipeError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
-                             f"a suite has {', '.join(sorted(top))}")
+        raise AlignpipeError(
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; a suite has {', '.join(sorted(top))}"
+        )
     kw: dict[str, Any] = {}
     for key in ("name", "description"):
         if key in data:
@@ -270,7 +272,9 @@ def suite_from_dict(data: Any, where: str = "<suite>", base_dir: str | None = No
             kw[key] = built
     mcs = data.get("multiple_choice") or []
     if not isinstance(mcs, list):
-        raise AlignpipeError(f"{where}: 'multiple_choice' must be a list of benchmarks, got {type(mcs).__name__}")
+        raise AlignpipeError(
+            f"{where}: 'multiple_choice' must be a list of benchmarks, got {type(mcs).__name__}"
+        )
     kw["multiple_choice"] = []
     for i, entry in enumerate(mcs):
         mc = _build(MultipleChoiceSection, entry, where, f"multiple_choice[{i}]")
@@ -291,8 +295,10 @@ def load_suite(spec: str | None) -> Suite:
     packaged = not (spec.endswith((".yaml", ".yml")) or path.is_file() or "/" in spec)
     if packaged:
         if spec not in packaged_suites():
-            raise AlignpipeError(f"unknown suite {spec!r}: the packaged suites are "
-                                 f"{', '.join(packaged_suites())}; or give a path to a suite .yaml file")
+            raise AlignpipeError(
+                f"unknown suite {spec!r}: the packaged suites are "
+                f"{', '.join(packaged_suites())}; or give a path to a suite .yaml file"
+            )
         path = SUITES_DIR / f"{spec}.yaml"
     if not path.is_file():
         raise AlignpipeError(f"suite file {path} does not exist")

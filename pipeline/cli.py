@@ -12,21 +12,21 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
-    "tokenizer": ("pipeline.tokenizer", "train a byte-level BPE or char tokenizer on a corpus"),
-    "pretrain": ("pipeline.pretrain", "pretrain MiniGPT (or continue any causal LM) on packed text"),
-    "sft": ("pipeline.sft", "supervised fine-tuning with TRL's SFTTrainer"),
-    "reward": ("pipeline.reward", "reward modelling with TRL's RewardTrainer"),
-    "dpo": ("pipeline.dpo", "direct preference optimisation with TRL's DPOTrainer"),
-    "ppo": ("pipeline.ppo", "RLHF with TRL's PPOTrainer on a learned reward model"),
-    "eval": ("eval.cli", "held-out benchmarks, win rates and verbosity checks"),
-    "report": ("eval.report", "one report across all stages of a run directory"),
-    "run": ("pipeline.orchestrate", "run a whole pipeline recipe (all stages, skip/resume)"),
-    "publish": ("pipeline.publish", "publish a stage's model to the Hugging Face Hub"),
-    "plan": ("pipeline.plan", "Chinchilla scaling-law planner: optimal params/tokens and loss"),
-    "export": ("pipeline.models.export", "export a MiniGPT checkpoint to plain GPT-2 / GPT-NeoX"),
-    "merge": ("pipeline.merge", "merge a LoRA adapter into its base model"),
-    "data": ("pipeline.data_cli", "check or convert a data file (sft, preference, prompt)"),
-    "make-data": ("pipeline.defaults.build", "write the embedded default data sets to a folder"),
+    "tokenizer": ("alignpipe.stages.tokenizer", "train a byte-level BPE or char tokenizer on a corpus"),
+    "pretrain": ("alignpipe.stages.pretrain", "pretrain MiniGPT (or continue any causal LM) on packed text"),
+    "sft": ("alignpipe.stages.sft", "supervised fine-tuning with TRL's SFTTrainer"),
+    "reward": ("alignpipe.stages.reward", "reward modelling with TRL's RewardTrainer"),
+    "dpo": ("alignpipe.stages.dpo", "direct preference optimisation with TRL's DPOTrainer"),
+    "ppo": ("alignpipe.stages.ppo", "RLHF with TRL's PPOTrainer on a learned reward model"),
+    "eval": ("alignpipe.eval.cli", "held-out benchmarks, win rates and verbosity checks"),
+    "report": ("alignpipe.eval.report", "one report across all stages of a run directory"),
+    "run": ("alignpipe.run.runner", "run a whole pipeline recipe (all stages, skip/resume)"),
+    "publish": ("alignpipe.tools.publish", "publish a stage's model to the Hugging Face Hub"),
+    "plan": ("alignpipe.tools.plan", "Chinchilla scaling-law planner: optimal params/tokens and loss"),
+    "export": ("alignpipe.models.export", "export a MiniGPT checkpoint to plain GPT-2 / GPT-NeoX"),
+    "merge": ("alignpipe.tools.merge", "merge a LoRA adapter into its base model"),
+    "data": ("alignpipe.tools.data_cli", "check or convert a data file (sft, preference, prompt)"),
+    "make-data": ("alignpipe.defaults.build", "write the embedded default data sets to a folder"),
 }
 
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"alignpipe: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    from pipeline.errors import run_cli
+    from alignpipe.core.errors import run_cli
 
     # Stage scripts parse sys.argv (TrlParser does), so present them a normal argv while they run.
     saved, sys.argv = sys.argv, [f"alignpipe {name}", *rest]

@@ -33,7 +33,7 @@ shift 2
 
 # sbatch runs a copy of this script from a spool directory; SLURM_SUBMIT_DIR is where sbatch was called
 cd "${SLURM_SUBMIT_DIR:-$(pwd)}"
-[[ -f "pipeline/$STAGE.py" ]] || { echo "no stage script pipeline/$STAGE.py" >&2; exit 2; }
+[[ -f "pipeline/stages/$STAGE.py" ]] || { echo "no stage script pipeline/stages/$STAGE.py" >&2; exit 2; }
 [[ -f "$RECIPE" ]] || { echo "no recipe $RECIPE" >&2; exit 2; }
 
 GPUS_PER_NODE=${GPUS_PER_NODE:-${SLURM_GPUS_ON_NODE:-8}}
@@ -66,7 +66,7 @@ CMD='[[ -f '"$(q "$VENV")"'/bin/activate ]] && source '"$(q "$VENV")"'/bin/activ
   --main_process_ip '"$head_node_ip"' \
   --main_process_port '"$MAIN_PROCESS_PORT"' \
   --rdzv_backend static \
-  pipeline/'"$(q "$STAGE")"'.py --config '"$(q "$RECIPE")$extra"
+  pipeline/stages/'"$(q "$STAGE")"'.py --config '"$(q "$RECIPE")$extra"
 
 echo "rendezvous at $head_node_ip:$MAIN_PROCESS_PORT, $NNODES nodes x $GPUS_PER_NODE GPUs"
 if [[ "${DRY_RUN:-0}" == 1 ]]; then

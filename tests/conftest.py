@@ -24,7 +24,25 @@ def shared_data() -> Path:
 import json
 import random
 
-WORDS = ["what", "is", "plus", "minus", "the", "answer", "reverse", "sort", "list", "count", "letters", "in", "word", "copy", "this", "compare", "larger"]
+WORDS = [
+    "what",
+    "is",
+    "plus",
+    "minus",
+    "the",
+    "answer",
+    "reverse",
+    "sort",
+    "list",
+    "count",
+    "letters",
+    "in",
+    "word",
+    "copy",
+    "this",
+    "compare",
+    "larger",
+]
 
 
 def _arith_rows(n: int, seed: int):
@@ -44,20 +62,38 @@ def write_jsonl(path, rows):
 def tiny_data(tmp_path_factory):
     """Small SFT, preference and prompt files in TRL's conversational format (a learnable addition task)."""
     d = tmp_path_factory.mktemp("data")
-    sft = [{"messages": [{"role": "user", "content": f"What is {a} plus {b}?"},
-                         {"role": "assistant", "content": str(a + b)}]} for a, b in _arith_rows(160, 0)]
-    pref = [{"prompt": [{"role": "user", "content": f"What is {a} plus {b}?"}],
-             "chosen": [{"role": "assistant", "content": str(a + b)}],
-             "rejected": [{"role": "assistant", "content": str(a + b + 1)}]} for a, b in _arith_rows(160, 1)]
-    prompts = [{"prompt": [{"role": "user", "content": f"What is {a} plus {b}?"}], "answer": str(a + b)}
-               for a, b in _arith_rows(64, 2)]
-    return {"sft": write_jsonl(d / "sft.jsonl", sft), "preference": write_jsonl(d / "pref.jsonl", pref),
-            "prompt": write_jsonl(d / "prompt.jsonl", prompts), "dir": d}
+    sft = [
+        {
+            "messages": [
+                {"role": "user", "content": f"What is {a} plus {b}?"},
+                {"role": "assistant", "content": str(a + b)},
+            ]
+        }
+        for a, b in _arith_rows(160, 0)
+    ]
+    pref = [
+        {
+            "prompt": [{"role": "user", "content": f"What is {a} plus {b}?"}],
+            "chosen": [{"role": "assistant", "content": str(a + b)}],
+            "rejected": [{"role": "assistant", "content": str(a + b + 1)}],
+        }
+        for a, b in _arith_rows(160, 1)
+    ]
+    prompts = [
+        {"prompt": [{"role": "user", "content": f"What is {a} plus {b}?"}], "answer": str(a + b)}
+        for a, b in _arith_rows(64, 2)
+    ]
+    return {
+        "sft": write_jsonl(d / "sft.jsonl", sft),
+        "preference": write_jsonl(d / "pref.jsonl", pref),
+        "prompt": write_jsonl(d / "prompt.jsonl", prompts),
+        "dir": d,
+    }
 
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
-    from pipeline.tokenizer import train_tokenizer
+    from alignpipe.core.tokenizers import train_tokenizer
 
     text = " ".join(WORDS) + " 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 ? . ,"
     return train_tokenizer([text] * 20, "bpe", vocab_size=320)
@@ -68,13 +104,14 @@ def tiny_minigpt(tmp_path_factory, tiny_tokenizer):
     """A saved, untrained MiniGPT with its tokenizer: the 'pretrained' base for stage tests."""
     import torch
 
-    from pipeline.modeling import align_with_tokenizer
-    from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
+    from alignpipe.core.modeling import align_with_tokenizer
+    from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
 
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("minigpt")
-    m = MiniGPTForCausalLM(MiniGPTConfig(vocab_size=len(tiny_tokenizer), d_model=32, n_layers=2, n_heads=4,
-                                         max_seq=128))
+    m = MiniGPTForCausalLM(
+        MiniGPTConfig(vocab_size=len(tiny_tokenizer), d_model=32, n_layers=2, n_heads=4, max_seq=128)
+    )
     align_with_tokenizer(m, tiny_tokenizer)
     m.save_pretrained(d)
     tiny_tokenizer.save_pretrained(d)
@@ -89,15 +126,39 @@ def tiny_llama(tmp_path_factory, tiny_tokenizer):
 
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("llama")
-    cfg = LlamaConfig(vocab_size=len(tiny_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                      pad_token_id=tiny_tokenizer.pad_token_id, eos_token_id=tiny_tokenizer.eos_token_id,
-                      bos_token_id=tiny_tokenizer.bos_token_id, tie_word_embeddings=True)
+    cfg = LlamaConfig(
+        vocab_size=len(tiny_tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        pad_token_id=tiny_tokenizer.pad_token_id,
+        eos_token_id=tiny_tokenizer.eos_token_id,
+        bos_token_id=tiny_tokenizer.bos_token_id,
+        tie_word_embeddings=True,
+    )
     LlamaForCausalLM(cfg).save_pretrained(d)
     tiny_tokenizer.save_pretrained(d)
     return d
 
 
-COMMON_ARGS = ["--report_to", "none", "--save_strategy", "no", "--gradient_checkpointing", "false",
-               "--logging_steps", "1", "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
-               "--disable_tqdm", "true", "--seed", "0"]
+COMMON_ARGS = [
+    "--report_to",
+    "none",
+    "--save_strategy",
+    "no",
+    "--gradient_checkpointing",
+    "false",
+    "--logging_steps",
+    "1",
+    "--per_device_train_batch_size",
+    "8",
+    "--per_device_eval_batch_size",
+    "16",
+    "--disable_tqdm",
+    "true",
+    "--seed",
+    "0",
+]

@@ -159,8 +159,8 @@ def test_cpu_ddp_without_use_cpu_is_two_separate_worlds(launches):
 
 
 def test_slurm_script_builds_a_valid_launch(tmp_path):
-    (tmp_path / "pipeline").mkdir()
-    (tmp_path / "pipeline" / "sft.py").touch()
+    (tmp_path / "pipeline" / "stages").mkdir(parents=True)
+    (tmp_path / "pipeline" / "stages" / "sft.py").touch()
     (tmp_path / "my recipe.yaml").touch()
     env = {
         **os.environ,
@@ -187,7 +187,7 @@ def test_slurm_script_builds_a_valid_launch(tmp_path):
     assert args.config_file == "accelerate_configs/multi_node.yaml"
     assert (args.num_machines, args.num_processes, args.machine_rank) == (4, 16, 3)
     assert (args.main_process_ip, args.main_process_port) == ("10.1.2.3", 29500)
-    assert args.training_script == "pipeline/sft.py"
+    assert args.training_script == "pipeline/stages/sft.py"
     assert args.training_script_args == ["--config", "my recipe.yaml", "--run_name", "a b"]
 
     missing = subprocess.run(
@@ -198,4 +198,4 @@ def test_slurm_script_builds_a_valid_launch(tmp_path):
         timeout=30,
         check=False,
     )
-    assert missing.returncode == 2 and "pipeline/dpo.py" in missing.stderr
+    assert missing.returncode == 2 and "pipeline/stages/dpo.py" in missing.stderr

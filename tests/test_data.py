@@ -1,4 +1,4 @@
-"""Data loading, format conversion, validation and mixtures (pipeline.data, pipeline.data_cli)."""
+"""Data loading, format conversion, validation and mixtures (alignpipe.core.data, alignpipe.tools.data_cli)."""
 
 import gzip
 import json
@@ -10,8 +10,8 @@ import types
 import pytest
 from datasets import Dataset, DatasetDict
 
-from pipeline.cli import main as cli_main
-from pipeline.data import (
+from alignpipe.cli import main as cli_main
+from alignpipe.core.data import (
     DataErrors,
     check_lengths,
     load_mixture,
@@ -19,8 +19,8 @@ from pipeline.data import (
     mixture_from_args,
     token_lengths,
 )
-from pipeline.data_formats import parse_hh
-from pipeline.errors import AlignpipeError, DataError
+from alignpipe.core.errors import AlignpipeError, DataError
+from alignpipe.core.formats import parse_hh
 
 
 def U(text):
@@ -62,9 +62,15 @@ SFT_CASES = {
     ),
     "text": ({"text": "Once upon a time."}, {"text": "Once upon a time."}),
     "sharegpt": (
-        {"conversations": [{"from": "system", "value": "Sys"}, {"from": "human", "value": "Q1"},
-                           {"from": "gpt", "value": "R1"}, {"from": "human", "value": "Q2"},
-                           {"from": "gpt", "value": "R2"}]},
+        {
+            "conversations": [
+                {"from": "system", "value": "Sys"},
+                {"from": "human", "value": "Q1"},
+                {"from": "gpt", "value": "R1"},
+                {"from": "human", "value": "Q2"},
+                {"from": "gpt", "value": "R2"},
+            ]
+        },
         {"messages": [S("Sys"), U("Q1"), A("R1"), U("Q2"), A("R2")]},
     ),
     "alpaca with input": (
@@ -92,10 +98,14 @@ def test_sft_formats_convert_to_trl_conversational(tmp_path, case):
     assert converted(tmp_path, [row], "sft") == [expected]
 
 
-HH_CHOSEN = ("\n\nHuman: What is a pen?\n\nAssistant: A tool for writing.\n\nHuman: Can I prank with one?"
-             "\n\nAssistant:  Sure, draw a fake moustache. ")
-HH_REJECTED = ("\n\nHuman: What is a pen?\n\nAssistant: A tool for writing.\n\nHuman: Can I prank with one?"
-               "\n\nAssistant: No.")
+HH_CHOSEN = (
+    "\n\nHuman: What is a pen?\n\nAssistant: A tool for writing.\n\nHuman: Can I prank with one?"
+    "\n\nAssistant:  Sure, draw a fake moustache. "
+)
+HH_REJECTED = (
+    "\n\nHuman: What is a pen?\n\nAssistant: A tool for writing.\n\nHuman: Can I prank with one?"
+    "\n\nAssistant: No."
+)
 HH_PROMPT = [U("What is a pen?"), A("A tool for writing."), U("Can I prank with one?")]
 
 PREFERENCE_CASES = {
@@ -108,8 +118,10 @@ PREFERENCE_CASES = {
         {"prompt": [S("Short."), U("Sky?")], "chosen": [A("Blue.")], "rejected": [A("Green.")]},
     ),
     "implicit prompt, conversations": (
-        {"chosen": [U("Hi"), A("Hello"), U("Sky?"), A("Blue.")],
-         "rejected": [U("Hi"), A("Hello"), U("Sky?"), A("Green.")]},
+        {
+            "chosen": [U("Hi"), A("Hello"), U("Sky?"), A("Blue.")],
+            "rejected": [U("Hi"), A("Hello"), U("Sky?"), A("Green.")],
+        },
         {"prompt": [U("Hi"), A("Hello"), U("Sky?")], "chosen": [A("Blue.")], "rejected": [A("Green.")]},
     ),
     "implicit prompt diverging early (multi-turn continuation)": (
@@ -121,11 +133,23 @@ PREFERENCE_CASES = {
         {"prompt": HH_PROMPT, "chosen": [A("Sure, draw a fake moustache.")], "rejected": [A("No.")]},
     ),
     "ultrafeedback binarized": (
-        {"prompt": "Sky?", "prompt_id": "p1", "chosen": [U("Sky?"), A("Blue.")],
-         "rejected": [U("Sky?"), A("Green.")], "messages": [U("Sky?"), A("Blue.")],
-         "score_chosen": 9.0, "score_rejected": 2.5},
-        {"prompt": [U("Sky?")], "prompt_id": "p1", "chosen": [A("Blue.")], "rejected": [A("Green.")],
-         "score_chosen": 9.0, "score_rejected": 2.5},
+        {
+            "prompt": "Sky?",
+            "prompt_id": "p1",
+            "chosen": [U("Sky?"), A("Blue.")],
+            "rejected": [U("Sky?"), A("Green.")],
+            "messages": [U("Sky?"), A("Blue.")],
+            "score_chosen": 9.0,
+            "score_rejected": 2.5,
+        },
+        {
+            "prompt": [U("Sky?")],
+            "prompt_id": "p1",
+            "chosen": [A("Blue.")],
+            "rejected": [A("Green.")],
+            "score_chosen": 9.0,
+            "score_rejected": 2.5,
+        },
     ),
     "hh prompt string with the Assistant cue": (
         {"prompt": "\n\nHuman: Sky?\n\nAssistant:", "chosen": " Blue.", "rejected": " Green."},
@@ -141,12 +165,18 @@ def test_preference_formats_convert_to_trl_conversational(tmp_path, case):
 
 
 PROMPT_CASES = {
-    "string": ({"prompt": "Sky?", "answer": "blue", "task": "qa"},
-               {"prompt": [U("Sky?")], "answer": "blue", "task": "qa"}),
-    "messages, trailing assistant dropped": ({"messages": [U("Hi"), A("Hello"), U("Sky?"), A("Blue.")]},
-                                             {"prompt": [U("Hi"), A("Hello"), U("Sky?")]}),
-    "alpaca": ({"instruction": "Translate.", "input": "cat", "output": "chat"},
-               {"prompt": [U("Translate.\n\ncat")], "output": "chat"}),
+    "string": (
+        {"prompt": "Sky?", "answer": "blue", "task": "qa"},
+        {"prompt": [U("Sky?")], "answer": "blue", "task": "qa"},
+    ),
+    "messages, trailing assistant dropped": (
+        {"messages": [U("Hi"), A("Hello"), U("Sky?"), A("Blue.")]},
+        {"prompt": [U("Hi"), A("Hello"), U("Sky?")]},
+    ),
+    "alpaca": (
+        {"instruction": "Translate.", "input": "cat", "output": "chat"},
+        {"prompt": [U("Translate.\n\ncat")], "output": "chat"},
+    ),
     "hh text": ({"prompt": HH_CHOSEN}, {"prompt": HH_PROMPT}),
     "preference rows": ({"chosen": HH_CHOSEN, "rejected": HH_REJECTED}, {"prompt": HH_PROMPT}),
 }
@@ -182,6 +212,7 @@ def test_hh_rlhf_dev_set_converts_every_row(shared_data):
 
 # --- the command line ----------------------------------------------------------------------------
 
+
 def test_data_check_alpaca_eval_model_outputs(shared_data, capsys):
     path = shared_data / "alpaca-eval" / "Meta-Llama-3-8B-Instruct.model_outputs.json.gz"
     with gzip.open(path, "rt") as f:
@@ -191,8 +222,11 @@ def test_data_check_alpaca_eval_model_outputs(shared_data, capsys):
     assert "format: alpaca -> prompt + completion" in out and "rows:   805" in out
     lengths = [len(r["output"]) for r in records]
     completion_chars = next(line for line in out.splitlines() if line.startswith("completion"))
-    assert completion_chars.split()[2:] == [f"{statistics.fmean(lengths):.1f}",
-                                            f"{statistics.median(lengths):.1f}", str(max(lengths))]
+    assert completion_chars.split()[2:] == [
+        f"{statistics.fmean(lengths):.1f}",
+        f"{statistics.median(lengths):.1f}",
+        str(max(lengths)),
+    ]
 
 
 def test_data_check_alpaca_eval_annotations_as_sft(shared_data, capsys):
@@ -213,7 +247,9 @@ def test_data_convert_hh_rlhf_writes_trl_format(shared_data, tmp_path, capsys):
     assert cli_main(["data", "convert", str(src), "--kind", "preference", "-o", str(out)]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 1800 and set(rows[0]) == {"prompt", "chosen", "rejected"}
-    assert all(r["prompt"][-1]["role"] == "user" and len(r["chosen"]) == len(r["rejected"]) == 1 for r in rows)
+    assert all(
+        r["prompt"][-1]["role"] == "user" and len(r["chosen"]) == len(r["rejected"]) == 1 for r in rows
+    )
     assert list(tmp_path.iterdir()) == [out]  # no temporary file left behind
     reloaded = load_source({"id": str(out)}, "preference").train.to_list()  # converted data reads back as is
     assert reloaded == rows
@@ -244,7 +280,10 @@ def write_as(path, rows):
 
 @pytest.mark.parametrize("name", ["rows.json", "rows.jsonl.gz", "rows.parquet", "rows.csv"])
 def test_every_file_type_reads_the_same(tmp_path, name):
-    rows = [{"instruction": "Say hi.", "output": "Hi!", "dataset": "x"}, {"instruction": "Count.", "output": "1 2"}]
+    rows = [
+        {"instruction": "Say hi.", "output": "Hi!", "dataset": "x"},
+        {"instruction": "Count.", "output": "1 2"},
+    ]
     path = write_as(tmp_path / name, rows)
     assert load_source({"id": str(path)}, "sft").train.to_list() == [
         {"prompt": [U("Say hi.")], "completion": [A("Hi!")], "dataset": "x"},
@@ -255,7 +294,9 @@ def test_every_file_type_reads_the_same(tmp_path, name):
 def test_txt_file_of_prompts_and_a_saved_dataset_folder(tmp_path):
     (tmp_path / "prompts.txt").write_text("Sky colour?\nGrass colour?\n")
     assert load_source({"id": str(tmp_path / "prompts.txt")}, "prompt").train["prompt"] == [
-        [U("Sky colour?")], [U("Grass colour?")]]
+        [U("Sky colour?")],
+        [U("Grass colour?")],
+    ]
     Dataset.from_list([{"text": "doc one"}, {"text": "doc two"}]).save_to_disk(tmp_path / "saved")
     source = load_source({"id": str(tmp_path / "saved")}, "text")
     assert source.train["text"] == ["doc one", "doc two"] and source.test is None
@@ -268,12 +309,21 @@ BAD_ROWS = {
     "missing field": ({"prompt": "Sky?", "chosen": "Blue."}, "rejected", "got nothing"),
     "empty string": ({"prompt": "  ", "chosen": "Blue.", "rejected": "Green."}, "prompt", "empty string"),
     "wrong type": ({"prompt": "Sky?", "chosen": 42, "rejected": "Green."}, "chosen", "got int"),
-    "chosen equals rejected": ({"prompt": "Sky?", "chosen": "Blue.", "rejected": "Blue."}, "rejected",
-                               "different from 'chosen'"),
-    "unknown role": ({"prompt": [{"role": "bot", "content": "Sky?"}], "chosen": "Blue.", "rejected": "Green."},
-                     "prompt", "got 'bot'"),
-    "prompt ends with the reply": ({"prompt": [U("Sky?"), A("Blue.")], "chosen": "Blue.", "rejected": "Green."},
-                                   "prompt", "ending with a user turn"),
+    "chosen equals rejected": (
+        {"prompt": "Sky?", "chosen": "Blue.", "rejected": "Blue."},
+        "rejected",
+        "different from 'chosen'",
+    ),
+    "unknown role": (
+        {"prompt": [{"role": "bot", "content": "Sky?"}], "chosen": "Blue.", "rejected": "Green."},
+        "prompt",
+        "got 'bot'",
+    ),
+    "prompt ends with the reply": (
+        {"prompt": [U("Sky?"), A("Blue.")], "chosen": "Blue.", "rejected": "Green."},
+        "prompt",
+        "ending with a user turn",
+    ),
 }
 
 
@@ -298,7 +348,7 @@ def test_several_bad_rows_are_reported_together(tmp_path):
 
 
 def test_reading_stops_after_max_errors(tmp_path, monkeypatch):
-    monkeypatch.setattr("pipeline.data.MAX_ERRORS", 4)
+    monkeypatch.setattr("alignpipe.core.data.MAX_ERRORS", 4)
     path = write_jsonl(tmp_path / "prefs.jsonl", [{**GOOD, "chosen": 1}] * 10)
     with pytest.raises(DataErrors, match="at least 4 bad rows") as info:
         load_source({"id": str(path)}, "preference")
@@ -327,8 +377,10 @@ def make_tokenizer():
     tok = Tokenizer(models.WordLevel({"[UNK]": 0, "[EOS]": 1}, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="[EOS]")
-    tokenizer.chat_template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-                               "{% if add_generation_prompt %}assistant:{% endif %}")
+    tokenizer.chat_template = (
+        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}assistant:{% endif %}"
+    )
     return tokenizer
 
 
@@ -348,7 +400,9 @@ def test_token_lengths_apply_the_chat_template(tmp_path):
 def test_too_long_rows_raise_with_file_row_and_field(tmp_path):
     path = write_jsonl(tmp_path / "p.jsonl", LENGTH_ROWS)
     with pytest.raises(DataError) as info:
-        load_mixture({"datasets": [{"id": str(path)}]}, "preference", tokenizer=make_tokenizer(), max_length=8)
+        load_mixture(
+            {"datasets": [{"id": str(path)}]}, "preference", tokenizer=make_tokenizer(), max_length=8
+        )
     assert (info.value.source, info.value.row, info.value.field) == (str(path), 2, "rejected")
     assert "expected at most 8 tokens with the chat template applied, got 9" in str(info.value)
     ds = load_source({"id": str(path)}, "preference").train
@@ -383,8 +437,11 @@ def test_cli_check_max_length_with_a_saved_tokenizer(tmp_path, capsys):
 
 # --- sources and mixtures ------------------------------------------------------------------------
 
+
 def sft_rows(name, n):
-    return [{"messages": [U(f"{name} question {i}"), A(f"{name} answer {i}")], "task": name} for i in range(n)]
+    return [
+        {"messages": [U(f"{name} question {i}"), A(f"{name} answer {i}")], "task": name} for i in range(n)
+    ]
 
 
 def alpaca_rows(name, n):
@@ -398,8 +455,11 @@ def question(row):
 def test_mixture_weights_and_test_split_size_give_exact_counts(tmp_path):
     a = write_jsonl(tmp_path / "a.jsonl", sft_rows("a", 40))
     b = write_jsonl(tmp_path / "b.jsonl", alpaca_rows("b", 30))
-    mixture = {"datasets": [{"id": str(a), "weight": 0.5}, {"id": str(b), "weight": 1.0}],
-               "test_split_size": 0.1, "seed": 3}
+    mixture = {
+        "datasets": [{"id": str(a), "weight": 0.5}, {"id": str(b), "weight": 1.0}],
+        "test_split_size": 0.1,
+        "seed": 3,
+    }
     dsd = load_mixture(mixture, "sft")
     assert isinstance(dsd, DatasetDict) and (len(dsd["train"]), len(dsd["test"])) == (45, 5)
     # alpaca prompt/completion rows were joined into messages to match the other source
@@ -407,7 +467,9 @@ def test_mixture_weights_and_test_split_size_give_exact_counts(tmp_path):
     rows = dsd["train"].to_list() + dsd["test"].to_list()
     questions = [question(r) for r in rows]
     assert len(set(questions)) == 50
-    assert sum(q.startswith("a ") for q in questions) == 20 and sum(q.startswith("b ") for q in questions) == 30
+    assert (
+        sum(q.startswith("a ") for q in questions) == 20 and sum(q.startswith("b ") for q in questions) == 30
+    )
     assert {r["task"] for r in rows if question(r).startswith("b ")} == {None}  # column filled with nulls
     # the same seed gives the same split; a row count works as test_split_size too
     assert load_mixture(mixture, "sft")["test"].to_list() == dsd["test"].to_list()
@@ -415,15 +477,21 @@ def test_mixture_weights_and_test_split_size_give_exact_counts(tmp_path):
 
 
 def test_sources_with_their_own_test_split_keep_it(tmp_path):
-    DatasetDict({"train": Dataset.from_list(alpaca_rows("f", 20)),
-                 "test": Dataset.from_list(alpaca_rows("ftest", 6))}).save_to_disk(tmp_path / "folder")
+    DatasetDict(
+        {"train": Dataset.from_list(alpaca_rows("f", 20)), "test": Dataset.from_list(alpaca_rows("ftest", 6))}
+    ).save_to_disk(tmp_path / "folder")
     c = write_jsonl(tmp_path / "c.jsonl", alpaca_rows("c", 30))
-    mixture = {"datasets": [{"id": "folder", "test_split": "test"}, {"id": "c.jsonl", "weight": 0.5}],
-               "test_split_size": 0.2}
+    mixture = {
+        "datasets": [{"id": "folder", "test_split": "test"}, {"id": "c.jsonl", "weight": 0.5}],
+        "test_split_size": 0.2,
+    }
     dsd = load_mixture(mixture, "sft", base_dir=tmp_path)
     assert (len(dsd["train"]), len(dsd["test"])) == (20 + 12, 6 + 3)
     test_prompts = [r["prompt"][0]["content"] for r in dsd["test"]]
-    assert sum(p.startswith("ftest ") for p in test_prompts) == 6 and sum(p.startswith("c ") for p in test_prompts) == 3
+    assert (
+        sum(p.startswith("ftest ") for p in test_prompts) == 6
+        and sum(p.startswith("c ") for p in test_prompts) == 3
+    )
     assert not any(r["prompt"][0]["content"].startswith("ftest ") for r in dsd["train"])
     assert c.exists()
 
@@ -431,17 +499,23 @@ def test_sources_with_their_own_test_split_keep_it(tmp_path):
 def test_bad_row_in_a_test_split_names_that_split(tmp_path):
     test_rows = alpaca_rows("t", 3)
     test_rows[1]["output"] = None
-    DatasetDict({"train": Dataset.from_list(alpaca_rows("f", 5)),
-                 "test": Dataset.from_list(test_rows)}).save_to_disk(tmp_path / "folder")
+    DatasetDict(
+        {"train": Dataset.from_list(alpaca_rows("f", 5)), "test": Dataset.from_list(test_rows)}
+    ).save_to_disk(tmp_path / "folder")
     with pytest.raises(DataError) as info:
         load_mixture({"datasets": [{"id": str(tmp_path / "folder"), "test_split": "test"}]}, "sft")
-    assert (info.value.source, info.value.row, info.value.field) == (f"{tmp_path / 'folder'} (split test)", 2,
-                                                                     "output")
+    assert (info.value.source, info.value.row, info.value.field) == (
+        f"{tmp_path / 'folder'} (split test)",
+        2,
+        "output",
+    )
 
 
 def test_implicit_prompt_needs_a_shared_opening(tmp_path):
     path = write_jsonl(tmp_path / "p.jsonl", [{"chosen": [U("a"), A("x")], "rejected": [U("b"), A("y")]}])
-    with pytest.raises(DataError, match="row 1, field 'rejected': expected a conversation sharing its opening"):
+    with pytest.raises(
+        DataError, match="row 1, field 'rejected': expected a conversation sharing its opening"
+    ):
         load_source({"id": str(path)}, "preference")
 
 
@@ -458,9 +532,11 @@ def test_default_source_uses_its_own_held_out_split(monkeypatch):
     def load_default(kind, split, seed):
         calls.append((kind, split, seed))
         n = 40 if split == "train" else 8
-        return Dataset.from_list([{"prompt": f"{split} {i}", "chosen": "yes", "rejected": "no"} for i in range(n)])
+        return Dataset.from_list(
+            [{"prompt": f"{split} {i}", "chosen": "yes", "rejected": "no"} for i in range(n)]
+        )
 
-    monkeypatch.setitem(sys.modules, "pipeline.defaults", types.SimpleNamespace(load_default=load_default))
+    monkeypatch.setitem(sys.modules, "alignpipe.defaults", types.SimpleNamespace(load_default=load_default))
     mixture = {"datasets": [{"id": "default", "weight": 0.25}], "test_split_size": 0.5, "seed": 5}
     dsd = load_mixture(mixture, "preference")
     assert sorted(calls) == [("preference", "test", 5), ("preference", "train", 5)]
@@ -469,10 +545,16 @@ def test_default_source_uses_its_own_held_out_split(monkeypatch):
 
 
 def test_script_arguments_shorthand(tmp_path):
-    DatasetDict({"train": Dataset.from_list(alpaca_rows("f", 20)),
-                 "test": Dataset.from_list(alpaca_rows("t", 4))}).save_to_disk(tmp_path / "folder")
-    args = types.SimpleNamespace(dataset_name=str(tmp_path / "folder"), dataset_config=None,
-                                 dataset_train_split="train", dataset_test_split="test", seed=0)
+    DatasetDict(
+        {"train": Dataset.from_list(alpaca_rows("f", 20)), "test": Dataset.from_list(alpaca_rows("t", 4))}
+    ).save_to_disk(tmp_path / "folder")
+    args = types.SimpleNamespace(
+        dataset_name=str(tmp_path / "folder"),
+        dataset_config=None,
+        dataset_train_split="train",
+        dataset_test_split="test",
+        seed=0,
+    )
     dsd = load_mixture(mixture_from_args(args), "prompt")
     assert (len(dsd["train"]), len(dsd["test"])) == (20, 4)
     # a single file has no test split: test_split_size of its rows are held out instead

@@ -1,5 +1,5 @@
 """SFT and DPO on two real data-parallel ranks (gloo on CPU), launched by `alignpipe run --accelerate-config
-accelerate_configs/cpu_ddp.yaml`, i.e. `accelerate launch --config_file ... pipeline/<stage>.py --config ...`.
+accelerate_configs/cpu_ddp.yaml`, i.e. `accelerate launch --config_file ... pipeline/stages/<stage>.py --config ...`.
 
 Two ranks each take half of every global batch: after 4 steps of 4 rows per rank over 64 rows, an epoch is
 8 steps, so the stages record epoch 0.5 (one process would record 0.25). With gradients all-reduced, DPO on
@@ -16,15 +16,21 @@ import torch
 import yaml
 from transformers import AutoModelForCausalLM
 
-import pipeline  # noqa: F401
-from pipeline import cli, dpo
+import alignpipe  # noqa: F401
+from alignpipe import cli
+from alignpipe.stages import dpo
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "recipes" / "tiny"
 CPU_DDP = ROOT / "accelerate_configs" / "cpu_ddp.yaml"
 ROWS, PER_RANK, STEPS, RANKS = 64, 4, 4, 2
-SMALL = {"max_train_samples": ROWS, "per_device_train_batch_size": PER_RANK, "max_steps": STEPS,
-         "eval_strategy": "no", "logging_steps": 1}
+SMALL = {
+    "max_train_samples": ROWS,
+    "per_device_train_batch_size": PER_RANK,
+    "max_steps": STEPS,
+    "eval_strategy": "no",
+    "logging_steps": 1,
+}
 
 pytestmark = pytest.mark.slow
 
@@ -38,11 +44,22 @@ def log_losses(stage_dir) -> list[float]:
 def ddp_run(tmp_path_factory, tiny_minigpt):
     d = tmp_path_factory.mktemp("ddp")
     pipeline_file = d / "pipeline.yaml"
-    pipeline_file.write_text(yaml.safe_dump({"stages": {
-        "sft": {"recipe": str(TINY / "sft.yaml"), "overrides": {"model_name_or_path": str(tiny_minigpt), **SMALL}},
-        "dpo": {"recipe": str(TINY / "dpo.yaml"), "overrides": SMALL},
-    }}))
-    rc = cli.main(["run", str(pipeline_file), "--output", str(d / "run"), "--accelerate-config", str(CPU_DDP)])
+    pipeline_file.write_text(
+        yaml.safe_dump(
+            {
+                "stages": {
+                    "sft": {
+                        "recipe": str(TINY / "sft.yaml"),
+                        "overrides": {"model_name_or_path": str(tiny_minigpt), **SMALL},
+                    },
+                    "dpo": {"recipe": str(TINY / "dpo.yaml"), "overrides": SMALL},
+                }
+            }
+        )
+    )
+    rc = cli.main(
+        ["run", str(pipeline_file), "--output", str(d / "run"), "--accelerate-config", str(CPU_DDP)]
+    )
     assert rc == 0
     return d / "run"
 
@@ -53,8 +70,15 @@ def test_stages_ran_under_accelerate_launch_on_two_ranks(ddp_run):
         entry = manifest["stages"][stage]
         assert entry["status"] == "done"
         assert entry["config"]["launcher"] == [
-            sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_DDP),
-            str(ROOT / "pipeline" / f"{stage}.py"), "--config", str(ddp_run / stage / "recipe.yaml")]
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            str(CPU_DDP),
+            str(ROOT / "pipeline" / "stages" / f"{stage}.py"),
+            "--config",
+            str(ddp_run / stage / "recipe.yaml"),
+        ]
         record = json.loads((ddp_run / stage / "run_record.json").read_text())
         steps_per_epoch = math.ceil(ROWS / (PER_RANK * RANKS))
         assert record["metrics"]["epoch"] == pytest.approx(STEPS / steps_per_epoch)  # 0.5; one process: 0.25
@@ -63,10 +87,29 @@ def test_stages_ran_under_accelerate_launch_on_two_ranks(ddp_run):
 
 def test_ddp_dpo_follows_one_process_with_the_global_batch(ddp_run, tmp_path):
     out = tmp_path / "dpo_one_process"
-    assert dpo.main(["--config", str(TINY / "dpo.yaml"), "--model_name_or_path", str(ddp_run / "sft"),
-                     "--output_dir", str(out), "--max_train_samples", str(ROWS), "--max_steps", str(STEPS),
-                     "--per_device_train_batch_size", str(PER_RANK * RANKS), "--eval_strategy", "no",
-                     "--logging_steps", "1"]) == 0
+    assert (
+        dpo.main(
+            [
+                "--config",
+                str(TINY / "dpo.yaml"),
+                "--model_name_or_path",
+                str(ddp_run / "sft"),
+                "--output_dir",
+                str(out),
+                "--max_train_samples",
+                str(ROWS),
+                "--max_steps",
+                str(STEPS),
+                "--per_device_train_batch_size",
+                str(PER_RANK * RANKS),
+                "--eval_strategy",
+                "no",
+                "--logging_steps",
+                "1",
+            ]
+        )
+        == 0
+    )
     two, one = log_losses(ddp_run / "dpo"), log_losses(out)
     assert len(two) == len(one) == STEPS
     assert two == pytest.approx(one, abs=1e-4)

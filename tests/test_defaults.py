@@ -8,11 +8,11 @@ from collections import Counter
 import datasets
 import pytest
 
-from pipeline import cli, defaults
-from pipeline.defaults import check_answer, default_rows, load_default, score
-from pipeline.defaults.corpus import DOC_SEP, build_corpus, split_corpus, split_documents
-from pipeline.defaults.tasks import DEFAULT_TASKS, KINDS, SIZES, TASKS, is_held_out, make_problem, make_rows
-from pipeline.errors import AlignpipeError
+from alignpipe import cli, defaults
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.defaults import check_answer, default_rows, load_default, score
+from alignpipe.defaults.corpus import DOC_SEP, build_corpus, split_corpus, split_documents
+from alignpipe.defaults.tasks import DEFAULT_TASKS, KINDS, SIZES, TASKS, is_held_out, make_problem, make_rows
 
 # The corpus tests share one cached 1.2 MB build (a prefix of the 4 MB default), so only a
 # machine's first run pays for parsing the stdlib (about 10 s).
@@ -181,7 +181,9 @@ def test_preference_pairs_are_labelled_right_and_length_is_no_shortcut(split):
     # Styles lean terse like the SFT replies, on both sides, so neither side teaches verbosity.
     # (Every verbose phrasing has a ":", "=" or "."; a terse answer has none.)
     if split == "train":
-        terse = [sum(not re.search(r"[:=.]", text) for text in side) / len(rows) for side in (chosen, rejected)]
+        terse = [
+            sum(not re.search(r"[:=.]", text) for text in side) / len(rows) for side in (chosen, rejected)
+        ]
         assert 0.5 < terse[0] < 0.8 and terse[1] > 0.3, terse
 
 
@@ -261,9 +263,12 @@ def test_make_data_tasks_option(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(defaults, "TEXT_MIN_CHARS", SMALL_CORPUS)
     monkeypatch.setattr(sys, "argv", list(sys.argv))
     assert cli.main(["make-data", "--output", str(tmp_path), "--tasks", "all"]) == 0
-    rows = datasets.load_dataset("json", data_files=str(tmp_path / "sft_train.jsonl"), split="train",
-                                 cache_dir=str(tmp_path))
-    assert set(rows["task"]) == set(TASKS) and rows.to_list() == default_rows("sft", "train", tasks=tuple(TASKS))
+    rows = datasets.load_dataset(
+        "json", data_files=str(tmp_path / "sft_train.jsonl"), split="train", cache_dir=str(tmp_path)
+    )
+    assert set(rows["task"]) == set(TASKS) and rows.to_list() == default_rows(
+        "sft", "train", tasks=tuple(TASKS)
+    )
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["make-data", "--output", str(tmp_path / "other"), "--tasks", "add,multiply"])

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from eval import verbosity
-from eval.judgments import win_rate_stats
-from eval.lc_winrate import lc_win_rate
-from eval.metrics import METRIC_NAMES, load_metric, metric_path
+from alignpipe.eval import verbosity
+from alignpipe.eval.judgments import win_rate_stats
+from alignpipe.eval.lc_winrate import lc_win_rate
+from alignpipe.eval.metrics import METRIC_NAMES, load_metric, metric_path
 
 
 def test_distinct_n_pools_ngrams_over_the_set():

@@ -8,25 +8,26 @@ import pytest
 import torch
 import yaml
 
-import pipeline  # noqa: F401
-from eval import benchmarks as bm
-from eval.generation import GenerationSettings, generate, prompt_ids, sequence_logprobs
-from eval.judgments import judgment_metrics, read_judgments
-from eval.suite import load_suite
-from pipeline.cli import main as cli
-from pipeline.defaults import DEFAULT_TASKS
-from pipeline.errors import AlignpipeError, DataError
-from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, MiniGPTForSequenceClassification
+import alignpipe  # noqa: F401
+from alignpipe.cli import main as cli
+from alignpipe.core.errors import AlignpipeError, DataError
+from alignpipe.defaults import DEFAULT_TASKS
+from alignpipe.eval import benchmarks as bm
+from alignpipe.eval.generation import GenerationSettings, generate, prompt_ids, sequence_logprobs
+from alignpipe.eval.judgments import judgment_metrics, read_judgments
+from alignpipe.eval.suite import load_suite
+from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, MiniGPTForSequenceClassification
 
 # --------------------------------------------------------------------------- rigged models
 
 
 def minigpt(tokenizer, seed=0, max_seq=128):
-    from pipeline.modeling import align_with_tokenizer
+    from alignpipe.core.modeling import align_with_tokenizer
 
     torch.manual_seed(seed)
-    m = MiniGPTForCausalLM(MiniGPTConfig(vocab_size=len(tokenizer), d_model=32, n_layers=2, n_heads=4,
-                                         max_seq=max_seq))
+    m = MiniGPTForCausalLM(
+        MiniGPTConfig(vocab_size=len(tokenizer), d_model=32, n_layers=2, n_heads=4, max_seq=max_seq)
+    )
     align_with_tokenizer(m, tokenizer)
     return m.eval()
 
@@ -117,7 +118,9 @@ def test_batched_left_padded_generation_equals_one_at_a_time(request, fixture, t
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(request.getfixturevalue(fixture)).eval()
-    convs = [[{"role": "user", "content": c}] for c in ("What is 3 plus 4?", "sort 9 2", "copy this list of words")]
+    convs = [
+        [{"role": "user", "content": c}] for c in ("What is 3 plus 4?", "sort 9 2", "copy this list of words")
+    ]
     prompts = prompt_ids(tiny_tokenizer, convs)
     assert len({len(p) for p in prompts}) > 1  # different lengths: the batch really is padded
     settings = GenerationSettings(max_new_tokens=8, batch_size=3)
@@ -148,11 +151,16 @@ def test_sampling_settings_are_used_and_checked(tiny_minigpt, tiny_tokenizer):
     hot = GenerationSettings(greedy=False, temperature=5.0, top_k=0, top_p=1.0, max_new_tokens=12)
     sampled = generate(model, tiny_tokenizer, prompts, hot, seed=1)
     assert len({tuple(g.token_ids) for g in sampled}) > 1
-    assert [g.token_ids for g in generate(model, tiny_tokenizer, prompts, hot, seed=1)] == \
-        [g.token_ids for g in sampled]  # seeded
+    assert [g.token_ids for g in generate(model, tiny_tokenizer, prompts, hot, seed=1)] == [
+        g.token_ids for g in sampled
+    ]  # seeded
     # top_k=1 is greedy whatever the temperature
-    top1 = generate(model, tiny_tokenizer, prompts, GenerationSettings(greedy=False, temperature=5.0, top_k=1,
-                                                                      max_new_tokens=12))
+    top1 = generate(
+        model,
+        tiny_tokenizer,
+        prompts,
+        GenerationSettings(greedy=False, temperature=5.0, top_k=1, max_new_tokens=12),
+    )
     assert [g.token_ids for g in top1] == [g.token_ids for g in greedy]
     for bad in ({"temperature": 0}, {"top_p": 1.5}, {"max_new_tokens": 0}):
         with pytest.raises(AlignpipeError, match=next(iter(bad))):
@@ -163,12 +171,20 @@ def test_sampling_settings_are_used_and_checked(tiny_minigpt, tiny_tokenizer):
 
 
 def test_task_accuracy_overall_and_per_task():
-    rows = [{"task": "add", "answer": "7"}, {"task": "add", "answer": "9"}, {"task": "sort", "answer": "1, 2, 3"},
-            {"task": "sort", "answer": "1, 2, 3"}, {"task": "sort", "answer": "4, 5"}]
+    rows = [
+        {"task": "add", "answer": "7"},
+        {"task": "add", "answer": "9"},
+        {"task": "sort", "answer": "1, 2, 3"},
+        {"task": "sort", "answer": "1, 2, 3"},
+        {"task": "sort", "answer": "4, 5"},
+    ]
     responses = ["The answer is 7.", "8", "1, 2, 3", "[1, 2, 3]", "5, 4"]
     out = bm.task_accuracy(rows, responses)
     assert out["accuracy"] == pytest.approx(3 / 5) and out["n"] == 5
-    assert out["per_task"] == {"add": {"accuracy": 0.5, "n": 2}, "sort": {"accuracy": pytest.approx(2 / 3), "n": 3}}
+    assert out["per_task"] == {
+        "add": {"accuracy": 0.5, "n": 2},
+        "sort": {"accuracy": pytest.approx(2 / 3), "n": 3},
+    }
 
 
 # --------------------------------------------------------------------------- multiple choice
@@ -182,19 +198,25 @@ def test_choice_logliks_and_accuracy_by_hand(tiny_tokenizer):
     logits[seven] = 6.0  # " 7" is by far the likeliest token
     model = constant_logits(tiny_tokenizer, logits)
     logp = torch.log_softmax(logits.double(), -1)
-    items = [bm.ChoiceItem("What is 3 plus 4?", ["7", "8"], 0),
-             bm.ChoiceItem("What is 3 plus 5?", ["7", "8"], 1),
-             bm.ChoiceItem("Which word?", ["7", "reverse the list of words"], 1)]
+    items = [
+        bm.ChoiceItem("What is 3 plus 4?", ["7", "8"], 0),
+        bm.ChoiceItem("What is 3 plus 5?", ["7", "8"], 1),
+        bm.ChoiceItem("Which word?", ["7", "reverse the list of words"], 1),
+    ]
     lls = bm.choice_logliks(model, tiny_tokenizer, items, batch_size=2)
     for item, ll in zip(items, lls):
         for choice, value in zip(item.choices, ll):
-            cont = ids_of(tiny_tokenizer, item.question + " " + choice)[len(ids_of(tiny_tokenizer, item.question)):]
+            cont = ids_of(tiny_tokenizer, item.question + " " + choice)[
+                len(ids_of(tiny_tokenizer, item.question)) :
+            ]
             assert value == pytest.approx(float(sum(logp[t] for t in cont)))
     # "7" wins every item on raw likelihood: right on item 0 only
     out = bm.multiple_choice_metrics(items, lls)
     assert out["acc"] == pytest.approx(1 / 3) and out["n"] == 3
-    by_hand_norm = [int(max(range(len(ll)), key=lambda k: ll[k] / len(" " + it.choices[k]))) == it.answer
-                    for it, ll in zip(items, lls)]
+    by_hand_norm = [
+        int(max(range(len(ll)), key=lambda k: ll[k] / len(" " + it.choices[k]))) == it.answer
+        for it, ll in zip(items, lls)
+    ]
     assert out["acc_norm"] == pytest.approx(sum(by_hand_norm) / 3)
 
 
@@ -224,13 +246,22 @@ def test_multiple_choice_rows_are_validated(tmp_path):
 def test_reward_accuracy_with_rigged_reward_model(tiny_tokenizer):
     prompt = [{"role": "user", "content": "What is 3 plus 4?"}]
     rows = [
-        {"prompt": prompt, "chosen": [{"role": "assistant", "content": "7 7 7 7"}],
-         "rejected": [{"role": "assistant", "content": "8"}]},  # longer chosen: right
+        {
+            "prompt": prompt,
+            "chosen": [{"role": "assistant", "content": "7 7 7 7"}],
+            "rejected": [{"role": "assistant", "content": "8"}],
+        },  # longer chosen: right
         {"prompt": "sort 1 2", "chosen": "1 , 2 , 3", "rejected": "2"},  # strings are accepted too: right
-        {"prompt": prompt, "chosen": [{"role": "assistant", "content": "7"}],
-         "rejected": [{"role": "assistant", "content": "8 8 8"}]},  # shorter chosen: wrong
-        {"prompt": prompt, "chosen": [{"role": "assistant", "content": "7"}],
-         "rejected": [{"role": "assistant", "content": "8"}]},  # same length: a tie, half a point
+        {
+            "prompt": prompt,
+            "chosen": [{"role": "assistant", "content": "7"}],
+            "rejected": [{"role": "assistant", "content": "8 8 8"}],
+        },  # shorter chosen: wrong
+        {
+            "prompt": prompt,
+            "chosen": [{"role": "assistant", "content": "7"}],
+            "rejected": [{"role": "assistant", "content": "8"}],
+        },  # same length: a tie, half a point
     ]
     out = bm.reward_accuracy(LengthReward(), tiny_tokenizer, rows, batch_size=3)
     assert out["accuracy"] == pytest.approx(2.5 / 4) and out["ties"] == 1 and out["n"] == 4
@@ -244,8 +275,16 @@ def test_reward_accuracy_with_rigged_reward_model(tiny_tokenizer):
 
 
 def test_judgments_follow_the_scores():
-    rows = bm.judgment_rows([[{"role": "user", "content": "q"}]] * 3, ["r1", "r2", "r3"], ["m1", "m2", "m3"],
-                            [0.0, 1.0, 2.0], [1.0, 0.5, 2.0], ref_name="sft", model_name="dpo", annotator="rm")
+    rows = bm.judgment_rows(
+        [[{"role": "user", "content": "q"}]] * 3,
+        ["r1", "r2", "r3"],
+        ["m1", "m2", "m3"],
+        [0.0, 1.0, 2.0],
+        [1.0, 0.5, 2.0],
+        ref_name="sft",
+        model_name="dpo",
+        annotator="rm",
+    )
     assert [r["preference"] for r in rows] == [2.0, 1.0, 1.5]
     assert rows[0]["instruction"] == "q" and rows[0]["output_1"] == "r1" and rows[0]["output_2"] == "m1"
 
@@ -257,7 +296,9 @@ def test_kl_of_a_model_against_itself_is_zero_and_against_another_positive(tiny_
     model, other = minigpt(tiny_tokenizer, seed=0), minigpt(tiny_tokenizer, seed=1)
     with torch.no_grad():  # make the two clearly different
         other.transformer.wte.weight.mul_(20)
-    prompts = prompt_ids(tiny_tokenizer, [[{"role": "user", "content": f"What is {i} plus 2?"}] for i in range(6)])
+    prompts = prompt_ids(
+        tiny_tokenizer, [[{"role": "user", "content": f"What is {i} plus 2?"}] for i in range(6)]
+    )
     same = bm.kl_divergence(model, model, tiny_tokenizer, prompts, max_new_tokens=10, samples_per_prompt=2)
     assert abs(same["kl"]) < 1e-9 and same["n_samples"] == 12
     diff = bm.kl_divergence(model, other, tiny_tokenizer, prompts, max_new_tokens=10, samples_per_prompt=2)
@@ -294,11 +335,12 @@ def test_lora_adapter_loads_on_its_base(tiny_minigpt, tiny_tokenizer, tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from eval.loading import load_lm
+    from alignpipe.eval.loading import load_lm
 
     base = AutoModelForCausalLM.from_pretrained(tiny_minigpt)
-    peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["c_attn"], init_lora_weights=False,
-                                                         task_type="CAUSAL_LM"))
+    peft_model = get_peft_model(
+        base, LoraConfig(r=4, target_modules=["c_attn"], init_lora_weights=False, task_type="CAUSAL_LM")
+    )
     peft_model.save_pretrained(tmp_path / "adapter")
     tiny_tokenizer.save_pretrained(tmp_path / "adapter")
     loaded = load_lm(str(tmp_path / "adapter"))
@@ -306,7 +348,9 @@ def test_lora_adapter_loads_on_its_base(tiny_minigpt, tiny_tokenizer, tmp_path):
     x = torch.tensor([ids_of(tiny_tokenizer, "what is 3 plus 4")])
     fresh_base = AutoModelForCausalLM.from_pretrained(tiny_minigpt).eval()
     with torch.no_grad():
-        assert torch.allclose(loaded.model(input_ids=x).logits, peft_model.eval()(input_ids=x).logits, atol=1e-5)
+        assert torch.allclose(
+            loaded.model(input_ids=x).logits, peft_model.eval()(input_ids=x).logits, atol=1e-5
+        )
         assert not torch.allclose(loaded.model(input_ids=x).logits, fresh_base(input_ids=x).logits, atol=1e-3)
 
 
@@ -323,15 +367,18 @@ def test_packaged_suites_load_and_cap():
     assert all(mc.n == 5 for mc in suite.multiple_choice) and suite.reward_accuracy.n == 5
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("prompts: {n: 4\n", r"not valid YAML \(line"),
-    ("prompts: {n: 4, colour: red}", r"unknown key 'prompts.colour'"),
-    ("prompts: {n: four}", r"'prompts.n' must be an integer or null"),
-    ("generation: {temperature: 0}", r"generation.temperature must be > 0"),
-    ("perplexity: [1, 2]", r"'perplexity' must be a mapping"),
-    ("judge: gpt4", r"unknown key\(s\) 'judge'"),
-    ("multiple_choice: [{source: a.jsonl}, {source: b/a.jsonl}]", r"names must be unique"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("prompts: {n: 4\n", r"not valid YAML \(line"),
+        ("prompts: {n: 4, colour: red}", r"unknown key 'prompts.colour'"),
+        ("prompts: {n: four}", r"'prompts.n' must be an integer or null"),
+        ("generation: {temperature: 0}", r"generation.temperature must be > 0"),
+        ("perplexity: [1, 2]", r"'perplexity' must be a mapping"),
+        ("judge: gpt4", r"unknown key\(s\) 'judge'"),
+        ("multiple_choice: [{source: a.jsonl}, {source: b/a.jsonl}]", r"names must be unique"),
+    ],
+)
 def test_bad_suites_name_file_and_key(tmp_path, text, expected):
     path = tmp_path / "suite.yaml"
     path.write_text(text)
@@ -348,13 +395,16 @@ def test_unknown_packaged_suite():
 # --------------------------------------------------------------------------- the CLI end to end
 
 TEST_SUITE = {
-    "name": "tiny", "seed": 0,
+    "name": "tiny",
+    "seed": 0,
     "generation": {"greedy": True, "max_new_tokens": 12, "batch_size": 8},
     "perplexity": {"source": "default", "max_documents": 3, "window": 64},
     "prompts": {"source": "default", "n": 8},
     "win_rate": True,
-    "multiple_choice": [{"name": "tasks_mc", "source": "default", "chat": True, "n": 6},
-                        {"name": "arith", "source": "arith.jsonl"}],
+    "multiple_choice": [
+        {"name": "tasks_mc", "source": "default", "chat": True, "n": 6},
+        {"name": "arith", "source": "arith.jsonl"},
+    ],
     "reward_accuracy": {"source": "default", "n": 8},
     "kl": {"n_prompts": 4, "samples_per_prompt": 2},
 }
@@ -363,21 +413,31 @@ TEST_SUITE = {
 @pytest.fixture(scope="module")
 def trio(tmp_path_factory, tiny_tokenizer):
     """A policy, a reference and a reward model, all tiny MiniGPTs sharing the tokenizer."""
-    from pipeline.modeling import align_with_tokenizer
+    from alignpipe.core.modeling import align_with_tokenizer
 
     d = tmp_path_factory.mktemp("trio")
     for name, seed in (("policy", 0), ("ref", 1)):
         minigpt(tiny_tokenizer, seed).save_pretrained(d / name)
         tiny_tokenizer.save_pretrained(d / name)
     torch.manual_seed(2)
-    rm = MiniGPTForSequenceClassification(MiniGPTConfig(vocab_size=len(tiny_tokenizer), d_model=32, n_layers=2,
-                                                        n_heads=4, max_seq=128, num_labels=1))
+    rm = MiniGPTForSequenceClassification(
+        MiniGPTConfig(
+            vocab_size=len(tiny_tokenizer), d_model=32, n_layers=2, n_heads=4, max_seq=128, num_labels=1
+        )
+    )
     align_with_tokenizer(rm, tiny_tokenizer)
     rm.save_pretrained(d / "rm")
     tiny_tokenizer.save_pretrained(d / "rm")
-    (d / "arith.jsonl").write_text("\n".join(json.dumps(r) for r in [
-        {"question": "What is 2 plus 3?", "choices": ["5", "6"], "answer": 0},
-        {"question": "What is 1 plus 1?", "choices": ["3", "2", "4"], "answer": 1}]) + "\n")
+    (d / "arith.jsonl").write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"question": "What is 2 plus 3?", "choices": ["5", "6"], "answer": 0},
+                {"question": "What is 1 plus 1?", "choices": ["3", "2", "4"], "answer": 1},
+            ]
+        )
+        + "\n"
+    )
     (d / "suite.yaml").write_text(yaml.safe_dump(TEST_SUITE))
     return d
 
@@ -385,8 +445,21 @@ def trio(tmp_path_factory, tiny_tokenizer):
 @pytest.fixture(scope="module")
 def evaluated(trio):
     out = trio / "out"
-    rc = cli(["eval", "--model", str(trio / "policy"), "--ref", str(trio / "ref"), "--reward-model",
-              str(trio / "rm"), "--suite", str(trio / "suite.yaml"), "--output", str(out)])
+    rc = cli(
+        [
+            "eval",
+            "--model",
+            str(trio / "policy"),
+            "--ref",
+            str(trio / "ref"),
+            "--reward-model",
+            str(trio / "rm"),
+            "--suite",
+            str(trio / "suite.yaml"),
+            "--output",
+            str(out),
+        ]
+    )
     assert rc == 0
     return out, json.loads((out / "eval.json").read_text())
 
@@ -398,10 +471,21 @@ def test_eval_json_schema(evaluated, trio):
     assert data["ref"]["path"] == str(trio / "ref") and data["reward_model"]["kind"] == "reward_model"
     assert data["suite"]["name"] == "tiny" and data["generation"]["max_new_tokens"] == 12
     m = data["metrics"]
-    assert set(m) == {"perplexity", "task_accuracy", "multiple_choice", "reward_accuracy", "win_rate", "verbosity",
-                      "kl"}
+    assert set(m) == {
+        "perplexity",
+        "task_accuracy",
+        "multiple_choice",
+        "reward_accuracy",
+        "win_rate",
+        "verbosity",
+        "kl",
+    }
     assert data["skipped"] == {}
-    assert m["perplexity"]["documents"] == 3 and m["perplexity"]["window"] == 64 and m["perplexity"]["perplexity"] > 1
+    assert (
+        m["perplexity"]["documents"] == 3
+        and m["perplexity"]["window"] == 64
+        and m["perplexity"]["perplexity"] > 1
+    )
     assert m["task_accuracy"]["n"] == 8 and set(m["task_accuracy"]["per_task"]) <= set(DEFAULT_TASKS)
     assert m["multiple_choice"]["arith"]["n"] == 2 and m["multiple_choice"]["tasks_mc"]["n"] == 6
     assert m["reward_accuracy"]["n"] == 8 and 0 <= m["reward_accuracy"]["accuracy"] <= 1
@@ -410,14 +494,22 @@ def test_eval_json_schema(evaluated, trio):
     for side in ("model", "ref"):
         assert set(v[side]["length"]) == {"tokens", "words", "chars"}
         assert set(v[side]["length"]["tokens"]) == {"mean", "median", "p90"}
-        assert v[side]["stop"]["eos"] + v[side]["stop"]["max_new_tokens"] + v[side]["stop"]["other"] == \
-            pytest.approx(1)
+        assert v[side]["stop"]["eos"] + v[side]["stop"]["max_new_tokens"] + v[side]["stop"][
+            "other"
+        ] == pytest.approx(1)
     assert set(v["length_ratio"]) == {"chars", "words", "tokens"}
     assert len(data["per_sample"]["model_tokens"]) == len(data["per_sample"]["ref_reward"]) == 8
     assert data["summary"]["task_accuracy"] == m["task_accuracy"]["accuracy"]
     assert isinstance(data["warnings"], list) and set(data["timings_s"]) >= {"perplexity", "kl"}
-    for name in ("eval.json", "samples.jsonl", "judgments.json", "report.md", "report.html", "length_hist.png",
-                 "reward_vs_length.png"):
+    for name in (
+        "eval.json",
+        "samples.jsonl",
+        "judgments.json",
+        "report.md",
+        "report.html",
+        "length_hist.png",
+        "reward_vs_length.png",
+    ):
         assert (out / name).is_file(), name
     assert len((out / "samples.jsonl").read_text().splitlines()) == 8
 
@@ -427,7 +519,9 @@ def test_win_rate_comes_from_the_judgments_file(evaluated):
     rows = json.loads((out / "judgments.json").read_text())
     assert len(rows) == 8
     for r in rows:
-        assert r["preference"] == (2.0 if r["score_2"] > r["score_1"] else 1.0 if r["score_2"] < r["score_1"] else 1.5)
+        assert r["preference"] == (
+            2.0 if r["score_2"] > r["score_1"] else 1.0 if r["score_2"] < r["score_1"] else 1.5
+        )
     expected = judgment_metrics(read_judgments(out / "judgments.json"))
     w = data["metrics"]["win_rate"]
     assert w["win_rate"] == pytest.approx(expected["win_rate"])
@@ -438,7 +532,7 @@ def test_win_rate_comes_from_the_judgments_file(evaluated):
 
 
 def test_verbosity_warning_when_long_without_gain(tiny_tokenizer):
-    from eval.runner import Recorder, check_verbosity
+    from alignpipe.eval.runner import Recorder, check_verbosity
 
     rec = Recorder()
     rec.metrics = {"verbosity": {"length_ratio": {"chars": 1.6}}, "win_rate": {"lc_win_rate": 49.0}}
@@ -451,24 +545,46 @@ def test_verbosity_warning_when_long_without_gain(tiny_tokenizer):
 
 
 def test_cli_errors_exit_2(tmp_path, trio, capsys):
-    assert cli(["eval", "--model", str(tmp_path / "no" / "such" / "model"), "--output", str(tmp_path / "o")]) == 2
+    assert (
+        cli(["eval", "--model", str(tmp_path / "no" / "such" / "model"), "--output", str(tmp_path / "o")])
+        == 2
+    )
     assert "model path" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
     bad.write_text("prompts: {n: -}\nwat: 1\n")
-    assert cli(["eval", "--model", str(trio / "policy"), "--suite", str(bad), "--output", str(tmp_path / "o")]) == 2
+    assert (
+        cli(["eval", "--model", str(trio / "policy"), "--suite", str(bad), "--output", str(tmp_path / "o")])
+        == 2
+    )
     assert "bad.yaml" in capsys.readouterr().err
     (tmp_path / "mc.jsonl").write_text('{"question": "q", "choices": ["a", "b"], "answer": 5}\n')
     suite = tmp_path / "mc.yaml"
     suite.write_text(yaml.safe_dump({"multiple_choice": [{"source": "mc.jsonl"}]}))
-    rc = cli(["eval", "--model", str(trio / "policy"), "--suite", str(suite), "--output", str(tmp_path / "o")])
+    rc = cli(
+        ["eval", "--model", str(trio / "policy"), "--suite", str(suite), "--output", str(tmp_path / "o")]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "mc.jsonl, row 1, field 'answer'" in err
 
 
 def test_reward_model_alone(trio, tmp_path):
     out = tmp_path / "rm_only"
-    assert cli(["eval", "--reward-model", str(trio / "rm"), "--suite", str(trio / "suite.yaml"),
-                "--output", str(out), "--max-samples", "4"]) == 0
+    assert (
+        cli(
+            [
+                "eval",
+                "--reward-model",
+                str(trio / "rm"),
+                "--suite",
+                str(trio / "suite.yaml"),
+                "--output",
+                str(out),
+                "--max-samples",
+                "4",
+            ]
+        )
+        == 0
+    )
     data = json.loads((out / "eval.json").read_text())
     assert data["model"] is None and set(data["metrics"]) == {"reward_accuracy"}
     assert data["metrics"]["reward_accuracy"]["n"] == 4 and "perplexity" in data["skipped"]
@@ -478,23 +594,39 @@ def test_reward_model_alone(trio, tmp_path):
 
 
 def test_harness_adapter_on_a_local_task(tiny_tokenizer, tmp_path):
-    pytest.importorskip("lm_eval", reason="lm-evaluation-harness is not installed (pip install 'alignpipe[lm-eval]')")
-    from eval.harness import run_harness
+    pytest.importorskip(
+        "lm_eval", reason="lm-evaluation-harness is not installed (pip install 'alignpipe[lm-eval]')"
+    )
+    from alignpipe.eval.harness import run_harness
 
-    rows = [{"question": "What is 2 plus 5?", "choices": ["7", "8"], "answer": 0},
-            {"question": "What is 4 plus 4?", "choices": ["7", "8"], "answer": 1},
-            {"question": "What is 3 plus 4?", "choices": ["6", "7", "9"], "answer": 1}]
+    rows = [
+        {"question": "What is 2 plus 5?", "choices": ["7", "8"], "answer": 0},
+        {"question": "What is 4 plus 4?", "choices": ["7", "8"], "answer": 1},
+        {"question": "What is 3 plus 4?", "choices": ["6", "7", "9"], "answer": 1},
+    ]
     (tmp_path / "mc.jsonl").write_text("\n".join(map(json.dumps, rows)) + "\n")
-    (tmp_path / "local_mc.yaml").write_text(yaml.safe_dump({
-        "task": "alignpipe_local_mc", "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": str(tmp_path / "mc.jsonl")}}, "test_split": "test",
-        "output_type": "multiple_choice", "doc_to_text": "{{question}}", "doc_to_choice": "{{choices}}",
-        "doc_to_target": "answer", "metric_list": [{"metric": "acc"}, {"metric": "acc_norm"}]}))
+    (tmp_path / "local_mc.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "task": "alignpipe_local_mc",
+                "dataset_path": "json",
+                "dataset_kwargs": {"data_files": {"test": str(tmp_path / "mc.jsonl")}},
+                "test_split": "test",
+                "output_type": "multiple_choice",
+                "doc_to_text": "{{question}}",
+                "doc_to_choice": "{{choices}}",
+                "doc_to_target": "answer",
+                "metric_list": [{"metric": "acc"}, {"metric": "acc_norm"}],
+            }
+        )
+    )
     logits = torch.zeros(len(tiny_tokenizer))
     logits[ids_of(tiny_tokenizer, " 7")[-1]] = 5.0  # rigged: always answers 7 -> right on rows 1 and 3
     model = constant_logits(tiny_tokenizer, logits)
     out = run_harness(model, tiny_tokenizer, ["alignpipe_local_mc"], include_path=str(tmp_path))
-    ours = bm.multiple_choice_metrics([bm.ChoiceItem(**r) for r in rows], bm.choice_logliks(
-        model, tiny_tokenizer, [bm.ChoiceItem(**r) for r in rows]))
+    ours = bm.multiple_choice_metrics(
+        [bm.ChoiceItem(**r) for r in rows],
+        bm.choice_logliks(model, tiny_tokenizer, [bm.ChoiceItem(**r) for r in rows]),
+    )
     assert out["alignpipe_local_mc"]["acc"] == pytest.approx(2 / 3) == pytest.approx(ours["acc"])
     assert out["alignpipe_local_mc"]["acc_norm"] == pytest.approx(ours["acc_norm"])

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from eval.judgments import judgment_metrics, judgments_from_rows, read_judgments, win_rate_stats
-from eval.lc_winrate import fit_l1_logistic, fit_length_glm, is_extreme_change, lc_win_rate
-from pipeline.errors import DataError
+from alignpipe.core.errors import DataError
+from alignpipe.eval.judgments import judgment_metrics, judgments_from_rows, read_judgments, win_rate_stats
+from alignpipe.eval.lc_winrate import fit_l1_logistic, fit_length_glm, is_extreme_change, lc_win_rate
 
 ROWS = [
     {"instruction": "q1", "output_1": "ab", "output_2": "abcd", "preference": 2},
@@ -211,7 +211,7 @@ def test_reproduces_alpaca_eval_leaderboard_win_rate(shared_data, model):
 
 
 def test_cli_json(tmp_path, capsys):
-    from pipeline.cli import main
+    from alignpipe.cli import main
 
     path = tmp_path / "j.json"
     path.write_text(json.dumps(ROWS))
@@ -229,7 +229,7 @@ def test_cli_json(tmp_path, capsys):
 
 
 def test_cli_malformed_file_exits_2_naming_file_row_field(tmp_path, capsys):
-    from pipeline.cli import main  # the `alignpipe` console script's entry point
+    from alignpipe.cli import main  # the `alignpipe` console script's entry point
 
     rows = [dict(r) for r in ROWS]
     rows[3]["preference"] = 2.5

@@ -14,16 +14,24 @@ from transformers import (
     GPTNeoXForSequenceClassification,
 )
 
-import pipeline  # noqa: F401  (registers MiniGPT)
-from pipeline.models.export import export
-from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, MiniGPTForSequenceClassification
+import alignpipe  # noqa: F401  (registers MiniGPT)
+from alignpipe.models.export import export
+from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, MiniGPTForSequenceClassification
 
 PAD, BOS, EOS = 0, 1, 2
 
 
 def tiny_config(**kw):
-    cfg = {"vocab_size": 97, "d_model": 32, "n_layers": 2, "n_heads": 4, "max_seq": 64,
-           "pad_token_id": PAD, "bos_token_id": BOS, "eos_token_id": EOS}
+    cfg = {
+        "vocab_size": 97,
+        "d_model": 32,
+        "n_layers": 2,
+        "n_heads": 4,
+        "max_seq": 64,
+        "pad_token_id": PAD,
+        "bos_token_id": BOS,
+        "eos_token_id": EOS,
+    }
     return MiniGPTConfig(**{**cfg, **kw})
 
 
@@ -40,7 +48,12 @@ def model(pos):
 
 def test_config_aliases_and_tied_head(model):
     c = model.config
-    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.max_position_embeddings) == (32, 2, 4, 64)
+    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.max_position_embeddings) == (
+        32,
+        2,
+        4,
+        64,
+    )
     assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()
     std = model.transformer.h[0].mlp.c_fc.weight.std().item()
     assert 0.015 < std < 0.025  # N(0, 0.02) init
@@ -71,8 +84,12 @@ def test_loss_matches_manual_shifted_cross_entropy(model):
 
 def test_generate_with_cache_equals_without(model):
     x = torch.randint(3, 97, (1, 7))
-    a = model.generate(x, max_new_tokens=30, do_sample=False, use_cache=True, pad_token_id=PAD, eos_token_id=None)
-    b = model.generate(x, max_new_tokens=30, do_sample=False, use_cache=False, pad_token_id=PAD, eos_token_id=None)
+    a = model.generate(
+        x, max_new_tokens=30, do_sample=False, use_cache=True, pad_token_id=PAD, eos_token_id=None
+    )
+    b = model.generate(
+        x, max_new_tokens=30, do_sample=False, use_cache=False, pad_token_id=PAD, eos_token_id=None
+    )
     assert a.shape == (1, 37)
     assert torch.equal(a, b)
 
@@ -178,7 +195,9 @@ def test_reward_model_export_gives_the_same_rewards(pos, tmp_path):
     rm.save_pretrained(tmp_path / "rm")
     export(str(tmp_path / "rm"), str(tmp_path / "plain"))
     plain = AutoModelForSequenceClassification.from_pretrained(tmp_path / "plain").eval()
-    assert isinstance(plain, GPT2ForSequenceClassification if pos == "learned" else GPTNeoXForSequenceClassification)
+    assert isinstance(
+        plain, GPT2ForSequenceClassification if pos == "learned" else GPTNeoXForSequenceClassification
+    )
     x = torch.randint(3, 97, (2, 12))
     x[1, 8:] = PAD  # right padding, read at the last real token
     am = (x != PAD).long()
@@ -220,20 +239,24 @@ def test_rope_attention_depends_on_relative_position_only():
 
 
 def test_importing_minigpt_before_transformers_registers_it():
-    """`from pipeline.models.minigpt import ...` as a script's first import used to fail (circular import)."""
+    """`from alignpipe.models.minigpt import ...` as a script's first import used to fail (circular import)."""
     import subprocess
     import sys
 
-    code = ("import pipeline; from pipeline.models.minigpt import MiniGPTConfig; "
-            "from transformers import AutoConfig; print(type(AutoConfig.for_model('minigpt')).__name__)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    code = (
+        "import alignpipe; from alignpipe.models.minigpt import MiniGPTConfig; "
+        "from transformers import AutoConfig; print(type(AutoConfig.for_model('minigpt')).__name__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "MiniGPTConfig"
 
 
 def test_rope_model_does_not_pretend_to_be_gpt2():
-    from pipeline.errors import AlignpipeError
-    from pipeline.models.export import to_gpt2
+    from alignpipe.core.errors import AlignpipeError
+    from alignpipe.models.export import to_gpt2
 
     with pytest.raises(AlignpipeError, match="GPT-NeoX"):
         to_gpt2(MiniGPTForCausalLM(tiny_config(pos_embedding="rope")))

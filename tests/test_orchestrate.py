@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import cli, orchestrate
-from pipeline.errors import AlignpipeError
+from alignpipe import cli
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.run import runner as orchestrate
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "recipes" / "tiny"
@@ -56,12 +57,19 @@ def test_end_to_end_runs_every_stage(e2e):
     assert rc == 0
     m = manifest(run_dir)
     assert [(n, s["status"]) for n, s in m["stages"].items()] == [
-        (n, "done") for n in (*TRAINING, "eval", "report")]
+        (n, "done") for n in (*TRAINING, "eval", "report")
+    ]
     assert m["versions"]["transformers"] and m["versions"]["trl"] and "git_commit" in m and m["seed"] == 0
     for name in TRAINING:
         d = run_dir / name
-        for f in ("config.json", "model.safetensors", "tokenizer.json", "run_record.json", "recipe.yaml",
-                  f"logs/{name}.log"):
+        for f in (
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "run_record.json",
+            "recipe.yaml",
+            f"logs/{name}.log",
+        ):
             assert (d / f).is_file(), f"{name}/{f}"
         entry = m["stages"][name]
         assert entry["duration_s"] > 0 and entry["started"] <= entry["finished"]
@@ -75,7 +83,10 @@ def test_end_to_end_runs_every_stage(e2e):
     assert ppo["model_name_or_path"] == ppo["ref_model_name_or_path"] == str(run_dir / "sft")
     assert ppo["reward_model_path"] == ppo["value_model_path"] == str(run_dir / "reward")
     assert m["stages"]["sft"]["config"]["resolved_recipe"]["model_name_or_path"] == str(run_dir / "pretrain")
-    assert m["stages"]["dpo"]["config"]["inputs"] == {"model_name_or_path": "sft", "ref_model_name_or_path": "sft"}
+    assert m["stages"]["dpo"]["config"]["inputs"] == {
+        "model_name_or_path": "sft",
+        "ref_model_name_or_path": "sft",
+    }
     for name in EVALUATED:
         ev = json.loads((run_dir / "eval" / name / "eval.json").read_text())
         assert Path(ev["model"]["path"]) == run_dir / name
@@ -133,19 +144,44 @@ def test_failing_stage_stops_the_run_and_keeps_earlier_ones(e2e, tmp_path, capsy
     assert m["stages"]["eval"]["status"] == m["stages"]["report"]["status"] == "pending"
 
 
-SFT_RESUME = {"save_strategy": "steps", "save_steps": 4, "save_total_limit": 2, "max_steps": 20,
-              "logging_steps": 1, "eval_strategy": "no"}
+SFT_RESUME = {
+    "save_strategy": "steps",
+    "save_steps": 4,
+    "save_total_limit": 2,
+    "max_steps": 20,
+    "logging_steps": 1,
+    "eval_strategy": "no",
+}
 
 
 def test_killed_stage_resumes_from_its_checkpoint_with_the_same_losses(e2e, tmp_path):
     src, rc, _ = e2e
     assert rc == 0
-    pipeline = write_pipeline(tmp_path / "sft_only.yaml", {"sft": {
-        "recipe": str(TINY / "sft.yaml"), "overrides": {"model_name_or_path": str(src / "pretrain"), **SFT_RESUME}}})
+    pipeline = write_pipeline(
+        tmp_path / "sft_only.yaml",
+        {
+            "sft": {
+                "recipe": str(TINY / "sft.yaml"),
+                "overrides": {"model_name_or_path": str(src / "pretrain"), **SFT_RESUME},
+            }
+        },
+    )
     run_dir = tmp_path / "run"
-    cmd = [sys.executable, "-m", "pipeline.cli", "run", str(pipeline), "--output", str(run_dir), "--stages", "sft"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "alignpipe.cli",
+        "run",
+        str(pipeline),
+        "--output",
+        str(run_dir),
+        "--stages",
+        "sft",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    first = run_dir / "sft" / "checkpoint-4" / "trainer_state.json"  # written last: the checkpoint is complete
+    first = (
+        run_dir / "sft" / "checkpoint-4" / "trainer_state.json"
+    )  # written last: the checkpoint is complete
     deadline = time.time() + 150
     try:
         while not first.is_file():
@@ -190,6 +226,7 @@ def test_killed_stage_resumes_from_its_checkpoint_with_the_same_losses(e2e, tmp_
 
 # --- recipe checks and wiring (no training) ---------------------------------------------------------
 
+
 def test_recipe_errors_are_clear(tmp_path):
     with pytest.raises(AlignpipeError, match="unknown stage 'sfft'"):
         orchestrate.load_pipeline(write_pipeline(tmp_path / "a.yaml", {"sfft": {"recipe": "x.yaml"}}))
@@ -197,8 +234,11 @@ def test_recipe_errors_are_clear(tmp_path):
         orchestrate.load_pipeline(write_pipeline(tmp_path / "b.yaml", {"sft": {"recipe": "missing.yaml"}}))
     (tmp_path / "sft.yaml").write_text("max_steps: 1\n")
     with pytest.raises(AlignpipeError, match="RUN_DIR/sft"):
-        orchestrate.load_pipeline(write_pipeline(tmp_path / "c.yaml", {"sft": {
-            "recipe": "sft.yaml", "overrides": {"output_dir": "elsewhere"}}}))
+        orchestrate.load_pipeline(
+            write_pipeline(
+                tmp_path / "c.yaml", {"sft": {"recipe": "sft.yaml", "overrides": {"output_dir": "elsewhere"}}}
+            )
+        )
     p = orchestrate.load_pipeline(write_pipeline(tmp_path / "d.yaml", {"sft": {"recipe": "sft.yaml"}}))
     with pytest.raises(AlignpipeError, match="--stages: dpo not in"):
         orchestrate._parse_stages("sft,dpo", p)
@@ -207,19 +247,34 @@ def test_recipe_errors_are_clear(tmp_path):
 def test_inputs_are_wired_from_earlier_stages(tmp_path):
     for name in ("pretrain", "sft", "dpo"):
         (tmp_path / f"{name}.yaml").write_text("model_name_or_path: somewhere/else\nlearning_rate: 1.0e-3\n")
-    p = orchestrate.load_pipeline(write_pipeline(tmp_path / "p.yaml", {
-        "tokenizer": {"overrides": {"kind": "char", "vocab_size": 100}},
-        "pretrain": {"recipe": "pretrain.yaml"},
-        "sft": {"recipe": "sft.yaml"},
-        "dpo": {"recipe": "dpo.yaml", "overrides": {"ref_model_name_or_path": "my/ref", "beta": 0.5}},
-        "eval": {"suite": "quick", "models": ["sft", "dpo"]},
-        "report": {},
-    }, seed=7))
+    p = orchestrate.load_pipeline(
+        write_pipeline(
+            tmp_path / "p.yaml",
+            {
+                "tokenizer": {"overrides": {"kind": "char", "vocab_size": 100}},
+                "pretrain": {"recipe": "pretrain.yaml"},
+                "sft": {"recipe": "sft.yaml"},
+                "dpo": {"recipe": "dpo.yaml", "overrides": {"ref_model_name_or_path": "my/ref", "beta": 0.5}},
+                "eval": {"suite": "quick", "models": ["sft", "dpo"]},
+                "report": {},
+            },
+            seed=7,
+        )
+    )
     run = tmp_path / "run"
-    assert orchestrate.resolve(p, "tokenizer", run).argv == ["--output", str(run / "tokenizer"), "--kind", "char",
-                                                              "--vocab-size", "100"]
+    assert orchestrate.resolve(p, "tokenizer", run).argv == [
+        "--output",
+        str(run / "tokenizer"),
+        "--kind",
+        "char",
+        "--vocab-size",
+        "100",
+    ]
     pre = orchestrate.resolve(p, "pretrain", run).recipe
-    assert pre["tokenizer_name_or_path"] == str(run / "tokenizer") and pre["model_name_or_path"] == "somewhere/else"
+    assert (
+        pre["tokenizer_name_or_path"] == str(run / "tokenizer")
+        and pre["model_name_or_path"] == "somewhere/else"
+    )
     dpo = orchestrate.resolve(p, "dpo", run)
     assert dpo.recipe["model_name_or_path"] == str(run / "sft")
     assert dpo.recipe["ref_model_name_or_path"] == "my/ref" and dpo.recipe["beta"] == 0.5  # overrides win

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from pipeline.cli import main as cli_main
-from pipeline.errors import AlignpipeError
-from pipeline.plan import (
+from alignpipe.cli import main as cli_main
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.tools.plan import (
     REFERENCE_ARCHS,
     arch_for_params,
     chinchilla_optimal,
@@ -103,7 +103,7 @@ def test_shape_matches_params_with_sane_proportions(n):
 def test_shape_count_is_minigpt_exact(pos_embedding):
     import torch
 
-    from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
+    from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
 
     s = minigpt_shape(1e6, vocab_size=500, seq_len=128, pos_embedding=pos_embedding)
     config = MiniGPTConfig(
@@ -213,8 +213,10 @@ def test_plan_cli_counts_rope_positions(capsys):
 
     plans = {}
     for pos in ("learned", "rope"):
-        code, out = _run(["--params", "1M", "--seq-len", "128", "--vocab-size", "2048", "--pos-embedding", pos,
-                          "--json"], capsys)
+        code, out = _run(
+            ["--params", "1M", "--seq-len", "128", "--vocab-size", "2048", "--pos-embedding", pos, "--json"],
+            capsys,
+        )
         assert code == 0
         plans[pos] = json.loads(out.out)["plan"]["minigpt"]
     learned, rope = plans["learned"], plans["rope"]
@@ -291,11 +293,11 @@ class Block:
             raise ImportError('blocked ' + name)
 sys.meta_path.insert(0, Block())
 try:
-    import pipeline
+    import alignpipe
 except ImportError:
     print('PACKAGE-NEEDS-TORCH')
     raise SystemExit(0)
-from pipeline.plan import main
+from alignpipe.tools.plan import main
 raise SystemExit(main(['--compute', '1e20', '--memory', '--json']))
 """
     result = subprocess.run(

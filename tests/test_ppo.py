@@ -10,17 +10,45 @@ import torch
 from conftest import COMMON_ARGS, WORDS
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForSequenceClassification
 
-import pipeline  # noqa: F401
-from pipeline import ppo, stage
-from pipeline.errors import AlignpipeError
-from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForSequenceClassification
+import alignpipe  # noqa: F401
+from alignpipe.core import stage
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForSequenceClassification
+from alignpipe.stages import ppo
 
-PPO_ARGS = ["--test_split_size", "0.25", "--total_episodes", "24", "--response_length", "12",
-            "--num_ppo_epochs", "2", "--num_mini_batches", "2", "--local_rollout_forward_batch_size", "8",
-            "--stop_token", "eos", "--missing_eos_penalty", "1.0", "--kl_bound", "50",
-            "--learning_rate", "3e-3", "--num_sample_generations", "0"]
-LOGGED = ["objective/scores", "objective/kl", "objective/entropy", "policy/clipfrac_avg", "loss/value_avg",
-          "val/response_length", "val/eos_share"]
+PPO_ARGS = [
+    "--test_split_size",
+    "0.25",
+    "--total_episodes",
+    "24",
+    "--response_length",
+    "12",
+    "--num_ppo_epochs",
+    "2",
+    "--num_mini_batches",
+    "2",
+    "--local_rollout_forward_batch_size",
+    "8",
+    "--stop_token",
+    "eos",
+    "--missing_eos_penalty",
+    "1.0",
+    "--kl_bound",
+    "50",
+    "--learning_rate",
+    "3e-3",
+    "--num_sample_generations",
+    "0",
+]
+LOGGED = [
+    "objective/scores",
+    "objective/kl",
+    "objective/entropy",
+    "policy/clipfrac_avg",
+    "loss/value_avg",
+    "val/response_length",
+    "val/eos_share",
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -55,15 +83,35 @@ def save_reward_model(model, tokenizer, path):
 @pytest.fixture(scope="module")
 def minigpt_rm(tmp_path_factory, tiny_tokenizer):
     torch.manual_seed(1)
-    cfg = MiniGPTConfig(vocab_size=len(tiny_tokenizer), d_model=32, n_layers=2, n_heads=4, max_seq=128,
-                        num_labels=1, pad_token_id=tiny_tokenizer.pad_token_id)
+    cfg = MiniGPTConfig(
+        vocab_size=len(tiny_tokenizer),
+        d_model=32,
+        n_layers=2,
+        n_heads=4,
+        max_seq=128,
+        num_labels=1,
+        pad_token_id=tiny_tokenizer.pad_token_id,
+    )
     rm = MiniGPTForSequenceClassification(cfg)
     return save_reward_model(rm, tiny_tokenizer, tmp_path_factory.mktemp("rm"))
 
 
 def run_ppo(policy, rm, data, out, *extra):
-    return ppo.main(["--model_name_or_path", str(policy), "--reward_model_path", str(rm), "--dataset_name",
-                     str(data["prompt"]), "--output_dir", str(out), *COMMON_ARGS, *PPO_ARGS, *extra])
+    return ppo.main(
+        [
+            "--model_name_or_path",
+            str(policy),
+            "--reward_model_path",
+            str(rm),
+            "--dataset_name",
+            str(data["prompt"]),
+            "--output_dir",
+            str(out),
+            *COMMON_ARGS,
+            *PPO_ARGS,
+            *extra,
+        ]
+    )
 
 
 def logged(out):
@@ -96,15 +144,20 @@ def test_rollout_stats_cut_at_eos_hand_computed():
     eos, pad = 2, 0
     stats = ppo.RolloutStats(stop_token_id=eos, pad_token_id=pad, eos_token_id=eos)
     queries = torch.tensor([[0, 5, 6], [7, 8, 9]])
-    sequences = torch.tensor([[0, 5, 6, 11, eos, 12, eos],  # 2 tokens, the eos included; the rest is cut
-                              [7, 8, 9, 11, 12, 13, 14]])  # no eos: all 4 tokens
+    sequences = torch.tensor(
+        [
+            [0, 5, 6, 11, eos, 12, eos],  # 2 tokens, the eos included; the rest is cut
+            [7, 8, 9, 11, 12, 13, 14],
+        ]
+    )  # no eos: all 4 tokens
     stats.add(queries, sequences)
     assert stats.pop() == {"val/response_length": 3.0, "val/eos_share": 0.5}
     assert stats.pop() == {}
 
 
-def test_ppo_minigpt_trains_logs_and_reloads(tiny_minigpt, minigpt_rm, tiny_data, tmp_path, capture,
-                                             monkeypatch):
+def test_ppo_minigpt_trains_logs_and_reloads(
+    tiny_minigpt, minigpt_rm, tiny_data, tmp_path, capture, monkeypatch
+):
     checked = []  # check_answer sees each held-out answer with each policy's decoded response
 
     def check_answer(answer, response):
@@ -154,8 +207,26 @@ def test_ppo_qlora_reference_is_the_base(tiny_minigpt, minigpt_rm, tiny_data, tm
     B initialised to 0) leaves the policy equal to it: held-out KL 0, equal scores."""
     pytest.importorskip("bitsandbytes")
     out = tmp_path / "ppo_qlora"
-    assert run_ppo(tiny_minigpt, minigpt_rm, tiny_data, out, "--use_peft", "true", "--load_in_4bit", "true",
-                   "--lora_r", "4", "--lora_target_modules", "c_attn", "c_fc", "--learning_rate", "0") == 0
+    assert (
+        run_ppo(
+            tiny_minigpt,
+            minigpt_rm,
+            tiny_data,
+            out,
+            "--use_peft",
+            "true",
+            "--load_in_4bit",
+            "true",
+            "--lora_r",
+            "4",
+            "--lora_target_modules",
+            "c_attn",
+            "c_fc",
+            "--learning_rate",
+            "0",
+        )
+        == 0
+    )
     assert (out / "adapter_model.safetensors").is_file() and not (out / "model.safetensors").exists()
     metrics = json.loads((out / "run_record.json").read_text())["metrics"]
     assert metrics["heldout/kl"] == pytest.approx(0, abs=1e-4)
@@ -164,7 +235,7 @@ def test_ppo_qlora_reference_is_the_base(tiny_minigpt, minigpt_rm, tiny_data, tm
 
 
 def test_reward_model_with_another_tokenizer_is_a_clear_error(tiny_minigpt, tiny_data, tmp_path):
-    from pipeline.tokenizer import train_tokenizer
+    from alignpipe.core.tokenizers import train_tokenizer
 
     other = train_tokenizer([" ".join(reversed(WORDS)) + " x y z"] * 20, "bpe", vocab_size=300)
     torch.manual_seed(0)
@@ -175,22 +246,31 @@ def test_reward_model_with_another_tokenizer_is_a_clear_error(tiny_minigpt, tiny
     assert not (tmp_path / "never" / "run_record.json").exists()
 
 
-def test_value_model_with_another_vocabulary_is_a_clear_error(tiny_minigpt, tiny_tokenizer, minigpt_rm,
-                                                              tiny_data, tmp_path):
-    cfg = MiniGPTConfig(vocab_size=len(tiny_tokenizer) + 8, d_model=32, n_layers=2, n_heads=4, max_seq=128,
-                        num_labels=1)
+def test_value_model_with_another_vocabulary_is_a_clear_error(
+    tiny_minigpt, tiny_tokenizer, minigpt_rm, tiny_data, tmp_path
+):
+    cfg = MiniGPTConfig(
+        vocab_size=len(tiny_tokenizer) + 8, d_model=32, n_layers=2, n_heads=4, max_seq=128, num_labels=1
+    )
     value = save_reward_model(MiniGPTForSequenceClassification(cfg), None, tmp_path / "bare")  # no tokenizer
     expected = rf"vocabularies differ .*value model \({re.escape(str(value))}\): {cfg.vocab_size}\)"
     with pytest.raises(AlignpipeError, match=expected):
         run_ppo(tiny_minigpt, minigpt_rm, tiny_data, tmp_path / "never", "--value_model_path", str(value))
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--response_length", "120"], r"longest prompt has \d+ tokens; with response_length 120 .* 128 pos"),
-    (["--num_mini_batches", "3"], r"\(8\) must be a multiple of num_mini_batches \(3\)"),
-    (["--per_device_train_batch_size", "64"], r"48 prompts, fewer than one rollout batch"),  # TRL would hang
-])
-def test_settings_ppo_cannot_run_are_clear_errors(flags, message, tiny_minigpt, minigpt_rm, tiny_data,
-                                                  tmp_path):
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--response_length", "120"], r"longest prompt has \d+ tokens; with response_length 120 .* 128 pos"),
+        (["--num_mini_batches", "3"], r"\(8\) must be a multiple of num_mini_batches \(3\)"),
+        (
+            ["--per_device_train_batch_size", "64"],
+            r"48 prompts, fewer than one rollout batch",
+        ),  # TRL would hang
+    ],
+)
+def test_settings_ppo_cannot_run_are_clear_errors(
+    flags, message, tiny_minigpt, minigpt_rm, tiny_data, tmp_path
+):
     with pytest.raises(AlignpipeError, match=message):
         run_ppo(tiny_minigpt, minigpt_rm, tiny_data, tmp_path / "never", *flags)

@@ -11,16 +11,35 @@ from conftest import COMMON_ARGS
 from huggingface_hub import HfApi, ModelCard
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2LMHeadModel, LlamaForCausalLM
 
-import pipeline  # noqa: F401
-from pipeline import cli, publish, sft
-from pipeline.errors import AlignpipeError
+import alignpipe  # noqa: F401
+from alignpipe import cli
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.stages import sft
+from alignpipe.tools import publish
 
 FAKE_TOKEN = "hf_FakeTokenForTests0123456789abcdef"
-SUMMARY = {"perplexity": 41.5, "task_accuracy": 0.25, "win_rate": 62.5, "win_rate_se": 4.0, "lc_win_rate": 58.0,
-           "mc/tasks_mc/acc": 0.5, "mean_tokens": 17.25, "ref_mean_tokens": 12.5, "length_ratio": 1.38,
-           "eos_share": 0.75, "distinct_2": None}
-MINIGPT_FILES = ["README.md", "chat_template.jinja", "config.json", "generation_config.json", "model.safetensors",
-                 "tokenizer.json", "tokenizer_config.json"]
+SUMMARY = {
+    "perplexity": 41.5,
+    "task_accuracy": 0.25,
+    "win_rate": 62.5,
+    "win_rate_se": 4.0,
+    "lc_win_rate": 58.0,
+    "mc/tasks_mc/acc": 0.5,
+    "mean_tokens": 17.25,
+    "ref_mean_tokens": 12.5,
+    "length_ratio": 1.38,
+    "eos_share": 0.75,
+    "distinct_2": None,
+}
+MINIGPT_FILES = [
+    "README.md",
+    "chat_template.jinja",
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -33,13 +52,39 @@ def fake_token(monkeypatch, tmp_path):
 def run_dir(tmp_path_factory, tiny_minigpt, tiny_data):
     """A run directory with a short SFT stage of a MiniGPT and a fake eval.json for it."""
     run = tmp_path_factory.mktemp("run")
-    assert sft.main(["--model_name_or_path", str(tiny_minigpt), "--dataset_name", str(tiny_data["sft"]),
-                     "--output_dir", str(run / "sft"), "--max_steps", "2", "--learning_rate", "3e-3",
-                     "--max_length", "64", *COMMON_ARGS]) == 0
+    assert (
+        sft.main(
+            [
+                "--model_name_or_path",
+                str(tiny_minigpt),
+                "--dataset_name",
+                str(tiny_data["sft"]),
+                "--output_dir",
+                str(run / "sft"),
+                "--max_steps",
+                "2",
+                "--learning_rate",
+                "3e-3",
+                "--max_length",
+                "64",
+                *COMMON_ARGS,
+            ]
+        )
+        == 0
+    )
     (run / "eval" / "sft").mkdir(parents=True)
-    (run / "eval" / "sft" / "eval.json").write_text(json.dumps({
-        "schema_version": 1, "suite": {"name": "quick"}, "summary": SUMMARY, "metrics": {},
-        "ref": {"path": str(run / "sft")}, "warnings": ["the answers got longer than the reference's"]}))
+    (run / "eval" / "sft" / "eval.json").write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "suite": {"name": "quick"},
+                "summary": SUMMARY,
+                "metrics": {},
+                "ref": {"path": str(run / "sft")},
+                "warnings": ["the answers got longer than the reference's"],
+            }
+        )
+    )
     return run
 
 
@@ -69,12 +114,15 @@ def test_dry_run_writes_a_gpt2_folder_that_reloads_to_the_same_logits(run_dir, t
     assert config["model_type"] == "gpt2" and "auto_map" not in config  # no remote code needed
     stage_model = AutoModelForCausalLM.from_pretrained(run_dir / "sft")
     gpt2 = GPT2LMHeadModel.from_pretrained(out)
-    assert torch.allclose(logits(gpt2, gpt2.config.vocab_size), logits(stage_model, gpt2.config.vocab_size), atol=1e-5)
+    assert torch.allclose(
+        logits(gpt2, gpt2.config.vocab_size), logits(stage_model, gpt2.config.vocab_size), atol=1e-5
+    )
 
     tok, stage_tok = AutoTokenizer.from_pretrained(out), AutoTokenizer.from_pretrained(run_dir / "sft")
     chat = [{"role": "user", "content": "What is 2 plus 3?"}]
-    assert tok.chat_template and tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) == \
-        stage_tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    assert tok.chat_template and tok.apply_chat_template(
+        chat, tokenize=False, add_generation_prompt=True
+    ) == stage_tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
     gen = json.loads((out / "generation_config.json").read_text())
     assert gen["eos_token_id"] == tok.eos_token_id and gen["pad_token_id"] == tok.pad_token_id
     assert token_free(out)
@@ -82,10 +130,16 @@ def test_dry_run_writes_a_gpt2_folder_that_reloads_to_the_same_logits(run_dir, t
 
 def test_card_metadata_and_model_index_parse_with_huggingface_hub(run_dir, tmp_path):
     out = tmp_path / "out"
-    assert publish_main(run_dir / "sft", "--repo-id", "me/tiny-sft", "--license", "mit", "--dry-run", out) == 0
+    assert (
+        publish_main(run_dir / "sft", "--repo-id", "me/tiny-sft", "--license", "mit", "--dry-run", out) == 0
+    )
     card = ModelCard.load(out / "README.md")
     data = card.data
-    assert data.library_name == "transformers" and data.license == "mit" and data.pipeline_tag == "text-generation"
+    assert (
+        data.library_name == "transformers"
+        and data.license == "mit"
+        and data.pipeline_tag == "text-generation"
+    )
     assert {"alignpipe", "trl", "sft"} <= set(data.tags)
     assert data.base_model is None  # MiniGPT trained from scratch here
     results = {r.metric_type: r.metric_value for r in data.eval_results}
@@ -115,7 +169,9 @@ def test_upload_passes_the_token_to_hfapi_and_writes_it_nowhere(run_dir, monkeyp
     assert publish_main(run_dir / "sft", "--repo-id", "me/tiny-sft", "--private") == 0
     repo_id, kw = calls["create_repo"]
     assert repo_id == "me/tiny-sft" and kw == {"private": True, "exist_ok": True, "token": FAKE_TOKEN}
-    assert calls["upload_folder"]["repo_id"] == "me/tiny-sft" and calls["upload_folder"]["token"] == FAKE_TOKEN
+    assert (
+        calls["upload_folder"]["repo_id"] == "me/tiny-sft" and calls["upload_folder"]["token"] == FAKE_TOKEN
+    )
     assert calls["files"] == MINIGPT_FILES and calls["token_free"]
     out = capsys.readouterr()
     assert FAKE_TOKEN not in out.out + out.err
@@ -137,8 +193,10 @@ def lora_stage(tmp_path_factory, tiny_llama):
     torch.manual_seed(0)
     stage = tmp_path_factory.mktemp("lora_run") / "sft"
     base = LlamaForCausalLM.from_pretrained(tiny_llama)
-    model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
-                                            task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        base,
+        LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM"),
+    )
     model.save_pretrained(stage)
     AutoTokenizer.from_pretrained(tiny_llama).save_pretrained(stage)
     return stage
@@ -148,11 +206,23 @@ def test_lora_adapter_is_published_with_its_hub_base(lora_stage, tmp_path):
     with pytest.raises(AlignpipeError, match="local folder"):
         publish.main([str(lora_stage), "--repo-id", "me/lora", "--dry-run", str(tmp_path / "a")])
     out = tmp_path / "b"
-    assert publish.main([str(lora_stage), "--repo-id", "me/lora", "--base-model", "org/tiny-llama",
-                         "--dry-run", str(out)]) == 0
-    assert files_in(out) == ["README.md", "adapter_config.json", "adapter_model.safetensors", "chat_template.jinja",
-                             "tokenizer.json", "tokenizer_config.json"]
-    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "org/tiny-llama"
+    assert (
+        publish.main(
+            [str(lora_stage), "--repo-id", "me/lora", "--base-model", "org/tiny-llama", "--dry-run", str(out)]
+        )
+        == 0
+    )
+    assert files_in(out) == [
+        "README.md",
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "chat_template.jinja",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ]
+    assert (
+        json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "org/tiny-llama"
+    )
     data = ModelCard.load(out / "README.md").data
     assert data.base_model == "org/tiny-llama" and data.library_name == "peft" and "lora" in data.tags
 
@@ -161,7 +231,9 @@ def test_merged_lora_reloads_to_the_adapter_models_logits(lora_stage, tmp_path):
     from peft import AutoPeftModelForCausalLM
 
     out = tmp_path / "merged"
-    assert publish.main([str(lora_stage), "--repo-id", "me/merged", "--merge-lora", "--dry-run", str(out)]) == 0
+    assert (
+        publish.main([str(lora_stage), "--repo-id", "me/merged", "--merge-lora", "--dry-run", str(out)]) == 0
+    )
     assert "adapter_config.json" not in files_in(out) and (out / "model.safetensors").is_file()
     merged = LlamaForCausalLM.from_pretrained(out)
     adapter = AutoPeftModelForCausalLM.from_pretrained(lora_stage)
@@ -171,20 +243,32 @@ def test_merged_lora_reloads_to_the_adapter_models_logits(lora_stage, tmp_path):
     assert not torch.allclose(logits(merged, v), logits(base, v), atol=1e-4)  # the adapter is in the weights
 
 
-@pytest.mark.parametrize(("pos", "arch"), [("learned", "GPT2ForSequenceClassification"),
-                                         ("rope", "GPTNeoXForSequenceClassification")])
-def test_minigpt_reward_model_publishes_as_a_plain_classifier_with_the_same_rewards(tmp_path, tiny_tokenizer, pos,
-                                                                                   arch):
+@pytest.mark.parametrize(
+    ("pos", "arch"),
+    [("learned", "GPT2ForSequenceClassification"), ("rope", "GPTNeoXForSequenceClassification")],
+)
+def test_minigpt_reward_model_publishes_as_a_plain_classifier_with_the_same_rewards(
+    tmp_path, tiny_tokenizer, pos, arch
+):
     import transformers
     from transformers import AutoModelForSequenceClassification
 
-    from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForSequenceClassification
+    from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForSequenceClassification
 
     stage = tmp_path / "reward"
     torch.manual_seed(0)
-    rm = MiniGPTForSequenceClassification(MiniGPTConfig(
-        vocab_size=len(tiny_tokenizer), d_model=32, n_layers=2, n_heads=4, max_seq=32, num_labels=1,
-        pad_token_id=tiny_tokenizer.pad_token_id, pos_embedding=pos)).eval()
+    rm = MiniGPTForSequenceClassification(
+        MiniGPTConfig(
+            vocab_size=len(tiny_tokenizer),
+            d_model=32,
+            n_layers=2,
+            n_heads=4,
+            max_seq=32,
+            num_labels=1,
+            pad_token_id=tiny_tokenizer.pad_token_id,
+            pos_embedding=pos,
+        )
+    ).eval()
     torch.nn.init.normal_(rm.score.weight, std=1.0)  # a head that is not near zero, so a wrong pooling shows
     rm.save_pretrained(stage)
     tiny_tokenizer.save_pretrained(stage)
@@ -200,7 +284,10 @@ def test_minigpt_reward_model_publishes_as_a_plain_classifier_with_the_same_rewa
     ids = torch.tensor([r + [pad] * (6 - len(r)) for r in rows])
     mask = (ids != pad).long()
     with torch.no_grad():
-        want, got = rm(input_ids=ids, attention_mask=mask).logits, exported(input_ids=ids, attention_mask=mask).logits
+        want, got = (
+            rm(input_ids=ids, attention_mask=mask).logits,
+            exported(input_ids=ids, attention_mask=mask).logits,
+        )
     assert got.shape == (2, 1) and torch.allclose(got, want, atol=1e-4)
     card = ModelCard.load(out / "README.md")
     assert card.data.pipeline_tag == "text-classification"
@@ -208,18 +295,31 @@ def test_minigpt_reward_model_publishes_as_a_plain_classifier_with_the_same_rewa
 
 
 def test_lineage_finds_the_hub_base_model_and_hub_datasets(tmp_path):
-    from pipeline.cards import hub_datasets, lineage, tags_for
+    from alignpipe.tools.cards import hub_datasets, lineage, tags_for
 
     def record(stage, model, data):
         d = tmp_path / stage
         d.mkdir()
-        (d / "run_record.json").write_text(json.dumps({"stage": stage, "config": {
-            "model": {"model_name_or_path": model}, "script": data}}))
+        (d / "run_record.json").write_text(
+            json.dumps({"stage": stage, "config": {"model": {"model_name_or_path": model}, "script": data}})
+        )
         return d
 
     record("sft", "Qwen/Qwen2.5-0.5B", {"dataset_name": "HuggingFaceH4/ultrachat_200k"})
-    dpo = record("dpo", str(tmp_path / "sft"), {"dataset_name": None, "dataset_mixture": {"datasets": [
-        {"id": "default"}, {"id": str(tmp_path / "local.jsonl")}, {"id": "trl-lib/ultrafeedback_binarized"}]}})
+    dpo = record(
+        "dpo",
+        str(tmp_path / "sft"),
+        {
+            "dataset_name": None,
+            "dataset_mixture": {
+                "datasets": [
+                    {"id": "default"},
+                    {"id": str(tmp_path / "local.jsonl")},
+                    {"id": "trl-lib/ultrafeedback_binarized"},
+                ]
+            },
+        },
+    )
     lin = lineage(dpo)
     assert lin.stages == ["sft", "dpo"] and lin.base_model == "Qwen/Qwen2.5-0.5B"
     assert hub_datasets(lin.records) == ["HuggingFaceH4/ultrachat_200k", "trl-lib/ultrafeedback_binarized"]

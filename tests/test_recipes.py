@@ -11,14 +11,17 @@ from conftest import ROOT, write_jsonl
 from transformers import TrainingArguments
 from trl import DPOConfig, RewardConfig, SFTConfig
 
-from pipeline import dpo, reward, sft
-from pipeline.configs import DataArguments, ModelConfig, parse_stage_args
-from pipeline.dpo import DPOArguments
-from pipeline.pretrain import PretrainArguments
+from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
+from alignpipe.stages import dpo, reward, sft
+from alignpipe.stages.dpo import DPOArguments
+from alignpipe.stages.pretrain import PretrainArguments
 
 RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if p.parent.name != "tiny")
-STAGES = {"sft": (DataArguments, SFTConfig, sft.main), "reward": (DataArguments, RewardConfig, reward.main),
-          "dpo": (DPOArguments, DPOConfig, dpo.main)}
+STAGES = {
+    "sft": (DataArguments, SFTConfig, sft.main),
+    "reward": (DataArguments, RewardConfig, reward.main),
+    "dpo": (DPOArguments, DPOConfig, dpo.main),
+}
 # recipe folder -> the architecture of its model family, built tiny from a config
 FAMILIES = {"qwen2.5-0.5b": "qwen2", "hh-rlhf": "qwen2"}
 GPU_RECIPES = [p for p in RECIPES if p.parent.name in FAMILIES]
@@ -41,7 +44,7 @@ def test_recipe_parses(path, tmp_path):
     if stage == "ppo":
         from trl.experimental.ppo import PPOConfig
 
-        from pipeline.ppo import PPOArguments
+        from alignpipe.stages.ppo import PPOArguments
 
         types = (PPOArguments, PPOConfig, ModelConfig)
     elif stage == "pretrain":
@@ -50,7 +53,9 @@ def test_recipe_parses(path, tmp_path):
         types = (STAGES[stage][0], STAGES[stage][1], ModelConfig)
     script, training, _model = parse_stage_args(types, ["--config", str(path), "--output_dir", str(tmp_path)])
     assert training.output_dir == str(tmp_path)
-    assert not training.bf16 or __import__("torch").cuda.is_available()  # CPU: bf16 switched off by the parser
+    assert (
+        not training.bf16 or __import__("torch").cuda.is_available()
+    )  # CPU: bf16 switched off by the parser
     assert script.dataset_name or script.dataset_mixture
 
 
@@ -60,10 +65,19 @@ def tiny_family_model(family: str, tokenizer, out: Path) -> Path:
 
     assert family == "qwen2"
     torch.manual_seed(0)
-    cfg = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                      tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
-                      eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
+    cfg = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
     Qwen2ForCausalLM(cfg).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
@@ -73,20 +87,36 @@ def local_rows(hub_id: str, tmp: Path, shared: Path) -> Path:
     """Rows in the format of the Hub data set a recipe names."""
     q = [("What is 2 plus 3?", "5", "6"), ("Name a colour.", "Red.", "Seven."), ("Say hi.", "Hi!", "No.")] * 6
     if hub_id == "HuggingFaceH4/ultrachat_200k":
-        rows = [{"prompt": p, "prompt_id": str(i), "messages": [{"role": "user", "content": p},
-                                                                 {"role": "assistant", "content": c}]}
-                for i, (p, c, _) in enumerate(q)]
+        rows = [
+            {
+                "prompt": p,
+                "prompt_id": str(i),
+                "messages": [{"role": "user", "content": p}, {"role": "assistant", "content": c}],
+            }
+            for i, (p, c, _) in enumerate(q)
+        ]
     elif hub_id == "trl-lib/ultrafeedback_binarized":
-        rows = [{"chosen": [{"role": "user", "content": p}, {"role": "assistant", "content": c}],
-                 "rejected": [{"role": "user", "content": p}, {"role": "assistant", "content": r}],
-                 "score_chosen": 8.0, "score_rejected": 3.0} for p, c, r in q]
+        rows = [
+            {
+                "chosen": [{"role": "user", "content": p}, {"role": "assistant", "content": c}],
+                "rejected": [{"role": "user", "content": p}, {"role": "assistant", "content": r}],
+                "score_chosen": 8.0,
+                "score_rejected": 3.0,
+            }
+            for p, c, r in q
+        ]
     elif hub_id == "Anthropic/hh-rlhf":
         hh = shared / "hh-rlhf-harmless" / "dev.jsonl"
         if hh.is_file():
             rows = [json.loads(line) for line in hh.open()][:40]
         else:
-            rows = [{"chosen": f"\n\nHuman: {p}\n\nAssistant: {c}", "rejected": f"\n\nHuman: {p}\n\nAssistant: {r}"}
-                    for p, c, r in q]
+            rows = [
+                {
+                    "chosen": f"\n\nHuman: {p}\n\nAssistant: {c}",
+                    "rejected": f"\n\nHuman: {p}\n\nAssistant: {r}",
+                }
+                for p, c, r in q
+            ]
     else:
         raise AssertionError(f"no local stand-in for {hub_id}: add one here")
     return write_jsonl(tmp / f"{hub_id.replace('/', '_')}.jsonl", rows)
@@ -104,10 +134,18 @@ def test_gpu_recipe_runs_two_steps_on_a_tiny_model(path, tmp_path, tiny_tokenize
         entry["split"] = "train"
     recipe["dataset_mixture"]["test_split_size"] = 4
     model = tiny_family_model(FAMILIES[path.parent.name], tiny_tokenizer, tmp_path / "tiny")
-    recipe.update(model_name_or_path=str(model), output_dir=str(tmp_path / "out"), max_steps=2,
-                  per_device_train_batch_size=2, per_device_eval_batch_size=2, gradient_accumulation_steps=1,
-                  save_strategy="no", eval_strategy="no",
-                  logging_steps=1, dtype="float32")
+    recipe.update(
+        model_name_or_path=str(model),
+        output_dir=str(tmp_path / "out"),
+        max_steps=2,
+        per_device_train_batch_size=2,
+        per_device_eval_batch_size=2,
+        gradient_accumulation_steps=1,
+        save_strategy="no",
+        eval_strategy="no",
+        logging_steps=1,
+        dtype="float32",
+    )
     tmp_recipe = tmp_path / path.name
     tmp_recipe.write_text(yaml.safe_dump(recipe))
     main = STAGES[stage_of(path)][2]
@@ -118,12 +156,17 @@ def test_gpu_recipe_runs_two_steps_on_a_tiny_model(path, tmp_path, tiny_tokenize
     assert losses and all(math.isfinite(loss) for loss in losses)  # logged and finite
 
 
-@pytest.mark.parametrize(("flags", "expected"), [(["--pos_embedding", "alibi"], "'learned' or 'rope'"),
-                                                 (["--pos_embedding", "rope", "--d_model", "36"], "even head size"),
-                                                 (["--d_model", "130"], "divisible by n_heads")])
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--pos_embedding", "alibi"], "'learned' or 'rope'"),
+        (["--pos_embedding", "rope", "--d_model", "36"], "even head size"),
+        (["--d_model", "130"], "divisible by n_heads"),
+    ],
+)
 def test_bad_model_shape_is_a_clear_error_before_any_work(flags, expected, tmp_path, capsys):
-    from pipeline import pretrain
-    from pipeline.errors import run_cli
+    from alignpipe.core.errors import run_cli
+    from alignpipe.stages import pretrain
 
     out = tmp_path / "pt"
     argv = ["--config", str(ROOT / "recipes/minigpt/pretrain.yaml"), "--output_dir", str(out), *flags]

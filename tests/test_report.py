@@ -9,15 +9,16 @@ import pytest
 import torch
 import yaml
 
-import pipeline  # noqa: F401
-from eval.report import collect, length_warnings, metric_cells, metric_table
-from pipeline.cli import main as cli
-from pipeline.errors import AlignpipeError
-from pipeline.modeling import align_with_tokenizer
-from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, MiniGPTForSequenceClassification
+import alignpipe  # noqa: F401
+from alignpipe.cli import main as cli
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.modeling import align_with_tokenizer
+from alignpipe.eval.report import collect, length_warnings, metric_cells, metric_table
+from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, MiniGPTForSequenceClassification
 
 SUITE = {
-    "name": "tiny", "seed": 0,
+    "name": "tiny",
+    "seed": 0,
     "generation": {"greedy": True, "max_new_tokens": 10, "batch_size": 8},
     "perplexity": {"source": "default", "max_documents": 2, "window": 64},
     "prompts": {"source": "default", "n": 8},
@@ -36,8 +37,9 @@ def _save(model, tokenizer, folder, log_history, metrics):
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     (folder / "trainer_state.json").write_text(json.dumps({"log_history": log_history}))
-    (folder / "run_record.json").write_text(json.dumps({"schema": 1, "stage": folder.name, "duration_s": 1.5,
-                                                        "metrics": metrics}))
+    (folder / "run_record.json").write_text(
+        json.dumps({"schema": 1, "stage": folder.name, "duration_s": 1.5, "metrics": metrics})
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,30 +48,105 @@ def run_dir(tmp_path_factory, tiny_tokenizer):
     run = tmp_path_factory.mktemp("run")
     steps = range(1, 9)
     torch.manual_seed(0)
-    _save(MiniGPTForCausalLM(_config(tiny_tokenizer)), tiny_tokenizer, run / "sft",
-          [{"step": s, "loss": 3 / s} for s in steps], {"eval_loss": 1.1})
+    _save(
+        MiniGPTForCausalLM(_config(tiny_tokenizer)),
+        tiny_tokenizer,
+        run / "sft",
+        [{"step": s, "loss": 3 / s} for s in steps],
+        {"eval_loss": 1.1},
+    )
     torch.manual_seed(1)
-    _save(MiniGPTForCausalLM(_config(tiny_tokenizer)), tiny_tokenizer, run / "dpo",
-          [{"step": s, "loss": 0.7 - s / 40, "rewards/accuracies": 0.5 + s / 20, "rewards/margins": s / 10}
-           for s in steps], {"eval_loss": 0.6})
+    _save(
+        MiniGPTForCausalLM(_config(tiny_tokenizer)),
+        tiny_tokenizer,
+        run / "dpo",
+        [
+            {"step": s, "loss": 0.7 - s / 40, "rewards/accuracies": 0.5 + s / 20, "rewards/margins": s / 10}
+            for s in steps
+        ],
+        {"eval_loss": 0.6},
+    )
     torch.manual_seed(2)
-    _save(MiniGPTForSequenceClassification(_config(tiny_tokenizer, num_labels=1)), tiny_tokenizer, run / "reward",
-          [{"step": s, "loss": 0.7 - s / 50, "accuracy": 0.5 + s / 25} for s in steps], {"eval_accuracy": 0.625})
+    _save(
+        MiniGPTForSequenceClassification(_config(tiny_tokenizer, num_labels=1)),
+        tiny_tokenizer,
+        run / "reward",
+        [{"step": s, "loss": 0.7 - s / 50, "accuracy": 0.5 + s / 25} for s in steps],
+        {"eval_accuracy": 0.625},
+    )
     (run / "ppo").mkdir()
-    (run / "ppo" / "trainer_state.json").write_text(json.dumps({"log_history": [
-        {"step": s, "objective/scores": s / 8, "objective/kl": s / 100, "loss/policy_avg": -s / 100} for s in steps]}))
-    (run / "ppo" / "run_record.json").write_text(json.dumps({"schema": 1, "stage": "ppo", "metrics": {
-        "heldout/score_ppo": 1.25, "heldout/score_sft": 0.5, "heldout/accuracy_ppo": 0.4, "heldout/accuracy_sft": 0.3,
-        "heldout/kl": 7.5, "kl_bound": 5.0, "kl_within_bound": False}}))
-    (run / "manifest.json").write_text(json.dumps({"stages": [
-        {"name": n, "status": "done", "duration_s": 2.0} for n in ("sft", "reward", "ppo", "dpo")]}))
+    (run / "ppo" / "trainer_state.json").write_text(
+        json.dumps(
+            {
+                "log_history": [
+                    {
+                        "step": s,
+                        "objective/scores": s / 8,
+                        "objective/kl": s / 100,
+                        "loss/policy_avg": -s / 100,
+                    }
+                    for s in steps
+                ]
+            }
+        )
+    )
+    (run / "ppo" / "run_record.json").write_text(
+        json.dumps(
+            {
+                "schema": 1,
+                "stage": "ppo",
+                "metrics": {
+                    "heldout/score_ppo": 1.25,
+                    "heldout/score_sft": 0.5,
+                    "heldout/accuracy_ppo": 0.4,
+                    "heldout/accuracy_sft": 0.3,
+                    "heldout/kl": 7.5,
+                    "kl_bound": 5.0,
+                    "kl_within_bound": False,
+                },
+            }
+        )
+    )
+    (run / "manifest.json").write_text(
+        json.dumps(
+            {
+                "stages": [
+                    {"name": n, "status": "done", "duration_s": 2.0} for n in ("sft", "reward", "ppo", "dpo")
+                ]
+            }
+        )
+    )
     suite = run / "suite.yaml"
     suite.write_text(yaml.safe_dump(SUITE))
     for stage in ("sft", "dpo"):  # reference and reward model found beside the model
-        assert cli(["eval", "--model", str(run / stage), "--suite", str(suite), "--output",
-                    str(run / "eval" / stage)]) == 0
-    assert cli(["eval", "--reward-model", str(run / "reward"), "--suite", str(suite), "--output",
-                str(run / "eval" / "reward")]) == 0
+        assert (
+            cli(
+                [
+                    "eval",
+                    "--model",
+                    str(run / stage),
+                    "--suite",
+                    str(suite),
+                    "--output",
+                    str(run / "eval" / stage),
+                ]
+            )
+            == 0
+        )
+    assert (
+        cli(
+            [
+                "eval",
+                "--reward-model",
+                str(run / "reward"),
+                "--suite",
+                str(suite),
+                "--output",
+                str(run / "eval" / "reward"),
+            ]
+        )
+        == 0
+    )
     return run
 
 
@@ -92,8 +169,16 @@ def test_report_files_and_printed_path(report, run_dir, capsys):
     assert cli(["report", str(run_dir), "--output", str(run_dir / "report2")]) == 0
     assert capsys.readouterr().out.strip().endswith(str((run_dir / "report2" / "report.html").resolve()))
     names = {p.name for p in report.iterdir()}
-    assert {"report.md", "report.html", "length_hist.png", "reward_vs_length.png", "curves_sft.png",
-            "curves_dpo.png", "curves_reward.png", "curves_ppo.png"} <= names
+    assert {
+        "report.md",
+        "report.html",
+        "length_hist.png",
+        "reward_vs_length.png",
+        "curves_sft.png",
+        "curves_dpo.png",
+        "curves_reward.png",
+        "curves_ppo.png",
+    } <= names
     md = (report / "report.md").read_text()
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert linked and all((report / name).is_file() for name in linked)
@@ -116,10 +201,13 @@ def test_report_content(report):
 
 
 def test_training_curve_panels():
-    from eval.plots import curve_panels
+    from alignpipe.eval.plots import curve_panels
 
-    history = [{"step": 1, "loss": 1.0, "accuracy": 0.5}, {"step": 2, "loss": 0.5, "eval_loss": 0.7},
-               {"step": 2, "objective/kl": float("nan")}]
+    history = [
+        {"step": 1, "loss": 1.0, "accuracy": 0.5},
+        {"step": 2, "loss": 0.5, "eval_loss": 0.7},
+        {"step": 2, "objective/kl": float("nan")},
+    ]
     panels = dict(curve_panels(history))
     assert panels["loss"] == {"loss": ([1, 2], [1.0, 0.5]), "eval_loss": ([2], [0.7])}
     assert panels["reward-model accuracy"] == {"accuracy": ([1], [0.5])}
@@ -128,18 +216,35 @@ def test_training_curve_panels():
 
 def _fake_eval(folder, summary, ref=None, warnings=()):
     folder.mkdir(parents=True)
-    (folder / "eval.json").write_text(json.dumps({
-        "schema_version": 1, "model": {"path": str(folder)}, "ref": {"path": ref} if ref else None,
-        "reward_model": None, "summary": summary, "per_sample": {}, "warnings": list(warnings)}))
+    (folder / "eval.json").write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "model": {"path": str(folder)},
+                "ref": {"path": ref} if ref else None,
+                "reward_model": None,
+                "summary": summary,
+                "per_sample": {},
+                "warnings": list(warnings),
+            }
+        )
+    )
 
 
 def test_best_values_deltas_and_length_creep(tmp_path):
     run = tmp_path / "run"
     _fake_eval(run / "eval" / "sft", {"perplexity": 10.0, "task_accuracy": 0.5, "mean_tokens": 20.0})
-    _fake_eval(run / "eval" / "dpo", {"perplexity": 12.0, "task_accuracy": 0.6, "mean_tokens": 30.0,
-                                      "lc_win_rate": 50.0}, ref="/elsewhere", warnings=["dpo's own warning"])
-    _fake_eval(run / "eval" / "ppo", {"perplexity": 11.0, "task_accuracy": 0.7, "mean_tokens": 22.0,
-                                      "lc_win_rate": 60.0}, ref="/elsewhere")
+    _fake_eval(
+        run / "eval" / "dpo",
+        {"perplexity": 12.0, "task_accuracy": 0.6, "mean_tokens": 30.0, "lc_win_rate": 50.0},
+        ref="/elsewhere",
+        warnings=["dpo's own warning"],
+    )
+    _fake_eval(
+        run / "eval" / "ppo",
+        {"perplexity": 11.0, "task_accuracy": 0.7, "mean_tokens": 22.0, "lc_win_rate": 60.0},
+        ref="/elsewhere",
+    )
     stages = collect(run)
     assert [s.name for s in stages] == ["sft", "ppo", "dpo"]
     columns, table = metric_table(stages)
@@ -178,7 +283,9 @@ def test_report_errors(tmp_path, capsys):
 
 
 def _chromium() -> str | None:
-    return next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    return next(
+        (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
+    )
 
 
 MARKER_SCRIPT = """<script>
@@ -201,10 +308,25 @@ def test_html_opens_in_headless_chromium_with_its_images(report, run_dir, tmp_pa
     assert n_images >= 2
     page.write_text(html.replace("</body>", MARKER_SCRIPT))
     result = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
-        check=False, capture_output=True, text=True, timeout=120)
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     found = re.search(r'data-images="(\d+)/(\d+)"', result.stdout)
     assert found, f"no marker in the DOM; stderr: {result.stderr[-2000:]}"
     assert int(found.group(1)) == int(found.group(2)) == n_images

@@ -11,9 +11,10 @@ import torch
 from conftest import COMMON_ARGS
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-import pipeline  # noqa: F401
-from pipeline import dpo, reward, sft, stage
-from pipeline.errors import AlignpipeError
+import alignpipe  # noqa: F401
+from alignpipe.core import stage
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.stages import dpo, reward, sft
 
 
 @pytest.fixture
@@ -56,9 +57,26 @@ def same_logits(trained, reloaded, atol=1e-5):
 
 
 def run_sft(base, data, out, *extra):
-    return sft.main(["--model_name_or_path", str(base), "--dataset_name", str(data["sft"]), "--output_dir", str(out),
-                     "--max_steps", "24", "--learning_rate", "3e-3", "--max_length", "64",
-                     "--assistant_only_loss", "true", *COMMON_ARGS, *extra])
+    return sft.main(
+        [
+            "--model_name_or_path",
+            str(base),
+            "--dataset_name",
+            str(data["sft"]),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "24",
+            "--learning_rate",
+            "3e-3",
+            "--max_length",
+            "64",
+            "--assistant_only_loss",
+            "true",
+            *COMMON_ARGS,
+            *extra,
+        ]
+    )
 
 
 def test_sft_minigpt_loss_falls_and_reloads(tiny_minigpt, tiny_data, tmp_path, capture):
@@ -71,7 +89,11 @@ def test_sft_minigpt_loss_falls_and_reloads(tiny_minigpt, tiny_data, tmp_path, c
     assert record["stage"] == "sft" and "eval_loss" in record["metrics"]
     assert not any("token" in k.lower() and "hub" in k.lower() for k in record["config"]["training"])
     assert (out / "README.md").is_file()  # model card
-    assert reloaded.generation_config.eos_token_id == reloaded.config.eos_token_id != reloaded.config.pad_token_id
+    assert (
+        reloaded.generation_config.eos_token_id
+        == reloaded.config.eos_token_id
+        != reloaded.config.pad_token_id
+    )
 
 
 def test_sft_any_hf_causal_lm(tiny_llama, tiny_data, tmp_path, capture):
@@ -83,9 +105,23 @@ def test_sft_any_hf_causal_lm(tiny_llama, tiny_data, tmp_path, capture):
 
 def test_reward_model_learns_and_reloads(tiny_minigpt, tiny_data, tmp_path, capture):
     out = tmp_path / "rm"
-    rc = reward.main(["--model_name_or_path", str(tiny_minigpt), "--dataset_name", str(tiny_data["preference"]),
-                      "--output_dir", str(out), "--max_steps", "30", "--learning_rate", "3e-3",
-                      "--max_length", "64", *COMMON_ARGS])
+    rc = reward.main(
+        [
+            "--model_name_or_path",
+            str(tiny_minigpt),
+            "--dataset_name",
+            str(tiny_data["preference"]),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "30",
+            "--learning_rate",
+            "3e-3",
+            "--max_length",
+            "64",
+            *COMMON_ARGS,
+        ]
+    )
     assert rc == 0
     assert falls(losses(out))
     rm = AutoModelForSequenceClassification.from_pretrained(out)
@@ -95,9 +131,27 @@ def test_reward_model_learns_and_reloads(tiny_minigpt, tiny_data, tmp_path, capt
 
 def test_dpo_with_rpo_loss_falls_and_reloads(tiny_minigpt, tiny_data, tmp_path, capture):
     out = tmp_path / "dpo"
-    rc = dpo.main(["--model_name_or_path", str(tiny_minigpt), "--dataset_name", str(tiny_data["preference"]),
-                   "--output_dir", str(out), "--max_steps", "24", "--learning_rate", "3e-3", "--beta", "0.1",
-                   "--rpo_alpha", "0.5", "--max_length", "64", *COMMON_ARGS])
+    rc = dpo.main(
+        [
+            "--model_name_or_path",
+            str(tiny_minigpt),
+            "--dataset_name",
+            str(tiny_data["preference"]),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "24",
+            "--learning_rate",
+            "3e-3",
+            "--beta",
+            "0.1",
+            "--rpo_alpha",
+            "0.5",
+            "--max_length",
+            "64",
+            *COMMON_ARGS,
+        ]
+    )
     assert rc == 0
     assert falls(losses(out))
     assert same_logits(capture["model"], AutoModelForCausalLM.from_pretrained(out))
@@ -109,11 +163,27 @@ def test_dpo_with_rpo_loss_falls_and_reloads(tiny_minigpt, tiny_data, tmp_path, 
 def test_sft_lora_adapter_reloads_and_merges(tiny_minigpt, tiny_data, tmp_path, capture):
     from peft import PeftModel
 
-    from pipeline.merge import merge
+    from alignpipe.tools.merge import merge
 
     out = tmp_path / "sft_lora"
-    assert run_sft(tiny_minigpt, tiny_data, out, "--use_peft", "true", "--lora_r", "8", "--lora_alpha", "16",
-                   "--lora_target_modules", "c_attn", "c_proj", "c_fc") == 0
+    assert (
+        run_sft(
+            tiny_minigpt,
+            tiny_data,
+            out,
+            "--use_peft",
+            "true",
+            "--lora_r",
+            "8",
+            "--lora_alpha",
+            "16",
+            "--lora_target_modules",
+            "c_attn",
+            "c_proj",
+            "c_fc",
+        )
+        == 0
+    )
     assert (out / "adapter_config.json").is_file() and not (out / "model.safetensors").exists()
     base = AutoModelForCausalLM.from_pretrained(tiny_minigpt)
     adapter = PeftModel.from_pretrained(base, out)
@@ -122,16 +192,38 @@ def test_sft_lora_adapter_reloads_and_merges(tiny_minigpt, tiny_data, tmp_path, 
     assert same_logits(capture["model"], merged, atol=1e-4)
     with torch.no_grad():  # and the adapter really changed the model
         x = probe_ids(merged)
-        assert not torch.allclose(merged(x).logits, AutoModelForCausalLM.from_pretrained(tiny_minigpt)(x).logits)
+        assert not torch.allclose(
+            merged(x).logits, AutoModelForCausalLM.from_pretrained(tiny_minigpt)(x).logits
+        )
 
 
 def test_reward_lora_saves_score_head(tiny_minigpt, tiny_data, tmp_path, capture):
-    from pipeline.merge import load_adapter_model
+    from alignpipe.tools.merge import load_adapter_model
 
     out = tmp_path / "rm_lora"
-    rc = reward.main(["--model_name_or_path", str(tiny_minigpt), "--dataset_name", str(tiny_data["preference"]),
-                      "--output_dir", str(out), "--max_steps", "6", "--learning_rate", "3e-3", "--max_length", "64",
-                      "--use_peft", "true", "--lora_r", "4", "--lora_target_modules", "c_attn", *COMMON_ARGS])
+    rc = reward.main(
+        [
+            "--model_name_or_path",
+            str(tiny_minigpt),
+            "--dataset_name",
+            str(tiny_data["preference"]),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "6",
+            "--learning_rate",
+            "3e-3",
+            "--max_length",
+            "64",
+            "--use_peft",
+            "true",
+            "--lora_r",
+            "4",
+            "--lora_target_modules",
+            "c_attn",
+            *COMMON_ARGS,
+        ]
+    )
     assert rc == 0
     reloaded = load_adapter_model(str(out))
     assert same_logits(capture["model"], reloaded)
@@ -143,9 +235,30 @@ def test_qlora_4bit_runs_on_cpu(stage_name, tiny_minigpt, tiny_data, tmp_path):
     main = {"sft": sft.main, "reward": reward.main, "dpo": dpo.main}[stage_name]
     data = tiny_data["sft" if stage_name == "sft" else "preference"]
     out = tmp_path / f"q{stage_name}"
-    rc = main(["--model_name_or_path", str(tiny_minigpt), "--dataset_name", str(data), "--output_dir", str(out),
-               "--max_steps", "3", "--max_length", "64", "--load_in_4bit", "true", "--use_peft", "true",
-               "--lora_r", "4", "--lora_target_modules", "c_attn", "c_fc", *COMMON_ARGS])
+    rc = main(
+        [
+            "--model_name_or_path",
+            str(tiny_minigpt),
+            "--dataset_name",
+            str(data),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "3",
+            "--max_length",
+            "64",
+            "--load_in_4bit",
+            "true",
+            "--use_peft",
+            "true",
+            "--lora_r",
+            "4",
+            "--lora_target_modules",
+            "c_attn",
+            "c_fc",
+            *COMMON_ARGS,
+        ]
+    )
     assert rc == 0
     record = json.loads((out / "run_record.json").read_text())
     assert all(math.isfinite(v) for v in record["metrics"].values() if isinstance(v, float))
@@ -156,7 +269,10 @@ BAD_ROWS = [
     ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant"}]}, "content"),
     ({"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "ok"}]}, "messages"),
     ({"messages": "hi there"}, "messages"),
-    ({"messages": [{"role": "user", "content": "hi " * 200}, {"role": "assistant", "content": "ok"}]}, "messages"),
+    (
+        {"messages": [{"role": "user", "content": "hi " * 200}, {"role": "assistant", "content": "ok"}]},
+        "messages",
+    ),
 ]
 
 
@@ -178,9 +294,24 @@ def test_bad_preference_pair_via_cli_exits_2(tiny_minigpt, tmp_path):
     path = tmp_path / "pairs.jsonl"
     path.write_text(json.dumps(pair) + "\n")
     out = tmp_path / "never"
-    p = subprocess.run([sys.executable, "-m", "pipeline.dpo", "--model_name_or_path", str(tiny_minigpt),
-                        "--dataset_name", str(path), "--output_dir", str(out), *COMMON_ARGS],
-                       capture_output=True, text=True, timeout=300, check=False)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alignpipe.stages.dpo",
+            "--model_name_or_path",
+            str(tiny_minigpt),
+            "--dataset_name",
+            str(path),
+            "--output_dir",
+            str(out),
+            *COMMON_ARGS,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert p.returncode == 2, p.stderr[-2000:]
     assert "pairs.jsonl" in p.stderr and "row 1" in p.stderr and "Traceback" not in p.stderr
     assert not out.exists()
@@ -188,5 +319,14 @@ def test_bad_preference_pair_via_cli_exits_2(tiny_minigpt, tmp_path):
 
 def test_missing_model_is_a_clear_error(tiny_data, tmp_path):
     with pytest.raises(AlignpipeError, match="cannot load tokenizer: .* does not exist"):
-        sft.main(["--model_name_or_path", str(tmp_path / "nope"), "--dataset_name", str(tiny_data["sft"]),
-                  "--output_dir", str(tmp_path / "o"), *COMMON_ARGS])
+        sft.main(
+            [
+                "--model_name_or_path",
+                str(tmp_path / "nope"),
+                "--dataset_name",
+                str(tiny_data["sft"]),
+                "--output_dir",
+                str(tmp_path / "o"),
+                *COMMON_ARGS,
+            ]
+        )

@@ -1,4 +1,4 @@
 """Packaged evaluation suites (YAML): `alignpipe eval --suite NAME` reads NAME.yaml from this folder.
 
-See `eval.suite` for the format.
+See `alignpipe.eval.suite` for the format.
 """

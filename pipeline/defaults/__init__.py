@@ -19,9 +19,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pipeline.defaults.corpus import build_corpus, split_corpus, split_documents
-from pipeline.defaults.tasks import DEFAULT_TASKS, KINDS, SIZES, SPLITS, TASKS, check_answer, make_rows, score
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.defaults.corpus import build_corpus, split_corpus, split_documents
+from alignpipe.defaults.tasks import (
+    DEFAULT_TASKS,
+    KINDS,
+    SIZES,
+    SPLITS,
+    TASKS,
+    check_answer,
+    make_rows,
+    score,
+)
 
 if TYPE_CHECKING:
     import datasets

@@ -12,9 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
-from pipeline.defaults import ALL_KINDS, DEFAULT_TASKS, SPLITS, TASKS, default_rows
-from pipeline.defaults.tasks import check_tasks
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.defaults import ALL_KINDS, DEFAULT_TASKS, SPLITS, TASKS, default_rows
+from alignpipe.defaults.tasks import check_tasks
 
 
 def _tasks(value: str) -> tuple[str, ...]:

@@ -227,7 +227,7 @@ def split_corpus(text: str, test_fraction: float = 0.01) -> tuple[str, str]:
     gets at least one (the last, if none fits).
     """
     if not 0 < test_fraction < 1:
-        from pipeline.errors import AlignpipeError
+        from alignpipe.core.errors import AlignpipeError
 
         raise AlignpipeError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     docs = split_documents(text)

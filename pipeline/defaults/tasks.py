@@ -74,7 +74,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
 
 KINDS = ("sft", "preference", "prompt")
 SPLITS = ("train", "test")
@@ -391,7 +391,9 @@ def _preference_row(p: Problem, rng: random.Random) -> dict:
     ]
     # Keep the pairs whose longer side is the one the coin picked (never equal lengths), and pick one with
     # the SFT data's style mix (mostly terse), so that preferring chosen teaches correctness, not a style.
-    candidates = [(c, r, w) for c, r, w in candidates if len(c) != len(r) and (len(c) > len(r)) == chosen_longer]
+    candidates = [
+        (c, r, w) for c, r, w in candidates if len(c) != len(r) and (len(c) > len(r)) == chosen_longer
+    ]
     chosen, rejected, _ = rng.choices(candidates, weights=[w for _, _, w in candidates])[0]
     return {
         "prompt": _user(p.prompt),

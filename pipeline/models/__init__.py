@@ -11,13 +11,13 @@ def register() -> None:
     global _registered
     if _registered:
         return
-    being_imported = sys.modules.get("pipeline.models.minigpt")
+    being_imported = sys.modules.get("alignpipe.models.minigpt")
     if being_imported is not None and not hasattr(being_imported, "__all__"):
         return  # transformers finished loading inside minigpt.py's own imports: its last line registers
     _registered = True
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    from pipeline.models.minigpt import (
+    from alignpipe.models.minigpt import (
         MiniGPTConfig,
         MiniGPTForCausalLM,
         MiniGPTForSequenceClassification,
@@ -27,7 +27,9 @@ def register() -> None:
     AutoConfig.register("minigpt", MiniGPTConfig, exist_ok=True)
     AutoModel.register(MiniGPTConfig, MiniGPTModel, exist_ok=True)
     AutoModelForCausalLM.register(MiniGPTConfig, MiniGPTForCausalLM, exist_ok=True)
-    AutoModelForSequenceClassification.register(MiniGPTConfig, MiniGPTForSequenceClassification, exist_ok=True)
+    AutoModelForSequenceClassification.register(
+        MiniGPTConfig, MiniGPTForSequenceClassification, exist_ok=True
+    )
 
 
 class _AfterTransformers(importlib.abc.MetaPathFinder):

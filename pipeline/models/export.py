@@ -36,18 +36,28 @@ from transformers import (
     GPTNeoXForSequenceClassification,
 )
 
-import pipeline  # noqa: F401
-from pipeline.errors import AlignpipeError
-from pipeline.models.minigpt import MiniGPTForCausalLM, MiniGPTForSequenceClassification
+import alignpipe  # noqa: F401
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.models.minigpt import MiniGPTForCausalLM, MiniGPTForSequenceClassification
 
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+)
 
 
 def _tokens_and_head(c) -> dict:
     """Config fields both targets take from MiniGPT's as they are."""
-    return {"bos_token_id": c.bos_token_id, "eos_token_id": c.eos_token_id, "pad_token_id": c.pad_token_id,
-            "tie_word_embeddings": True, "num_labels": c.num_labels}
+    return {
+        "bos_token_id": c.bos_token_id,
+        "eos_token_id": c.eos_token_id,
+        "pad_token_id": c.pad_token_id,
+        "tie_word_embeddings": True,
+        "num_labels": c.num_labels,
+    }
 
 
 def _load(model, classes: tuple[type, type], cfg, sd: dict, optional=lambda key: False):
@@ -57,10 +67,14 @@ def _load(model, classes: tuple[type, type], cfg, sd: dict, optional=lambda key:
         cfg.id2label, cfg.label2id = model.config.id2label, model.config.label2id
     out = classes[classifier](cfg)
     missing, unexpected = out.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if k != "lm_head.weight" and not optional(k)]  # lm_head: tied to the embedding
+    missing = [
+        k for k in missing if k != "lm_head.weight" and not optional(k)
+    ]  # lm_head: tied to the embedding
     if missing or unexpected:
-        raise AlignpipeError(f"export: weights do not map onto {type(out).__name__} "
-                             f"(missing {missing}, unexpected {unexpected})")
+        raise AlignpipeError(
+            f"export: weights do not map onto {type(out).__name__} "
+            f"(missing {missing}, unexpected {unexpected})"
+        )
     if not classifier:
         out.tie_weights()
     return out.to(next(model.parameters()).dtype).eval()
@@ -72,7 +86,9 @@ def to_gpt2(
     """The same network as GPT-2: the LM for a causal LM, the sequence classifier for a reward model."""
     c = model.config
     if c.pos_embedding != "learned":
-        raise AlignpipeError("export: GPT-2 has learned positions only; a rope MiniGPT exports to GPT-NeoX (to_neox)")
+        raise AlignpipeError(
+            "export: GPT-2 has learned positions only; a rope MiniGPT exports to GPT-NeoX (to_neox)"
+        )
     cfg = GPT2Config(
         vocab_size=c.vocab_size,
         n_positions=c.max_seq,
@@ -87,14 +103,28 @@ def to_gpt2(
         layer_norm_epsilon=c.layer_norm_eps,
         **_tokens_and_head(c),
     )
-    sd = {k: v.t().contiguous() if k.endswith(_CONV1D) else v for k, v in model.state_dict().items()
-          if k != "lm_head.weight"}
-    return _load(model, (GPT2LMHeadModel, GPT2ForSequenceClassification), cfg, sd,
-                 optional=lambda key: key.endswith("attn.bias"))  # GPT-2's causal-mask buffer
+    sd = {
+        k: v.t().contiguous() if k.endswith(_CONV1D) else v
+        for k, v in model.state_dict().items()
+        if k != "lm_head.weight"
+    }
+    return _load(
+        model,
+        (GPT2LMHeadModel, GPT2ForSequenceClassification),
+        cfg,
+        sd,
+        optional=lambda key: key.endswith("attn.bias"),
+    )  # GPT-2's causal-mask buffer
 
 
-_NEOX_NAMES = {"ln_1": "input_layernorm", "ln_2": "post_attention_layernorm", "attn.c_attn": "attention.query_key_value",
-               "attn.c_proj": "attention.dense", "mlp.c_fc": "mlp.dense_h_to_4h", "mlp.c_proj": "mlp.dense_4h_to_h"}
+_NEOX_NAMES = {
+    "ln_1": "input_layernorm",
+    "ln_2": "post_attention_layernorm",
+    "attn.c_attn": "attention.query_key_value",
+    "attn.c_proj": "attention.dense",
+    "mlp.c_fc": "mlp.dense_h_to_4h",
+    "mlp.c_proj": "mlp.dense_4h_to_h",
+}
 
 
 def to_neox(
@@ -123,7 +153,9 @@ def to_neox(
     for k, v in model.state_dict().items():
         if k == "lm_head.weight":
             continue
-        k = k.replace("transformer.wte", "gpt_neox.embed_in").replace("transformer.ln_f", "gpt_neox.final_layer_norm")
+        k = k.replace("transformer.wte", "gpt_neox.embed_in").replace(
+            "transformer.ln_f", "gpt_neox.final_layer_norm"
+        )
         k = k.replace("transformer.h.", "gpt_neox.layers.")
         for old, new in _NEOX_NAMES.items():
             k = k.replace(f".{old}.", f".{new}.")
@@ -159,8 +191,10 @@ def export(checkpoint: str, out_dir: str, atol: float = 1e-4) -> float:
     plain = to_plain(model)
     diff = max_logit_diff(model, plain, model.config.vocab_size, min(64, model.config.max_seq))
     if diff > atol:
-        raise AlignpipeError(f"export: {type(plain).__name__} logits differ from MiniGPT's by {diff:.2e} > "
-                             f"{atol:.0e}; nothing written")
+        raise AlignpipeError(
+            f"export: {type(plain).__name__} logits differ from MiniGPT's by {diff:.2e} > "
+            f"{atol:.0e}; nothing written"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plain.save_pretrained(out, safe_serialization=True)

@@ -5,7 +5,7 @@ or rotary (`"rope"`, rotating queries and keys as GPT-NeoX and Llama do), pre-no
 blocks of causal multi-head self-attention (F.scaled_dot_product_attention) and
 a GELU MLP, a final LayerNorm and an LM head tied to the token embedding;
 weights drawn from N(0, 0.02). Biases everywhere and LayerNorm eps 1e-5, so
-`pipeline.models.export` turns a checkpoint into a plain `GPT2LMHeadModel`
+`alignpipe.models.export` turns a checkpoint into a plain `GPT2LMHeadModel`
 (learned) or `GPTNeoXForCausalLM` (rope). With rotary positions "the token
 k places back" is one fixed attention pattern instead of a table to learn; on
 the demo (400 pretraining steps) they gave held-out perplexity 127 vs 201 and
@@ -107,9 +107,13 @@ def rotate_half(x):
     return torch.cat((-x2, x1), dim=-1)
 
 
-def rope_cos_sin(position_ids: torch.Tensor, head_size: int, theta: float, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_cos_sin(
+    position_ids: torch.Tensor, head_size: int, theta: float, dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
     """cos, sin of shape (B, T, 1, 1, hs) for rotary positions: pair i turns by position * theta^(-2i/hs)."""
-    inv_freq = theta ** -(torch.arange(0, head_size, 2, device=position_ids.device, dtype=torch.float32) / head_size)
+    inv_freq = theta ** -(
+        torch.arange(0, head_size, 2, device=position_ids.device, dtype=torch.float32) / head_size
+    )
     freqs = position_ids[..., None].float() * inv_freq  # (B, T, hs/2)
     emb = torch.cat((freqs, freqs), dim=-1)[:, :, None, None]  # (B, T, 1, 1, hs): broadcast over (q|k, nh)
     return emb.cos().to(dtype), emb.sin().to(dtype)
@@ -129,7 +133,9 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.size()  # batch, sequence length, d_model
         hs = C // self.n_heads
         qkv = self.c_attn(x).view(B, T, 3, self.n_heads, hs)  # q, k, v for all heads
-        if rope is not None:  # rotate q and k by their positions (both in one go); the cache keeps rotated keys
+        if (
+            rope is not None
+        ):  # rotate q and k by their positions (both in one go); the cache keeps rotated keys
             cos, sin = rope  # (B, T, 1, 1, hs)
             qk = qkv[:, :, :2]  # (B, T, 2, nh, hs)
             q, k = (qk * cos + rotate_half(qk) * sin).unbind(2)
@@ -264,7 +270,9 @@ class MiniGPTModel(MiniGPTPreTrainedModel):
         if self.wpe is not None:
             x = x + self.wpe(position_ids)
         else:
-            rope = rope_cos_sin(position_ids, self.config.d_model // self.config.n_heads, self.config.rope_theta, x.dtype)
+            rope = rope_cos_sin(
+                position_ids, self.config.d_model // self.config.n_heads, self.config.rope_theta, x.dtype
+            )
         x = self.drop(x)
 
         hidden_states = () if output_hidden_states else None
@@ -346,7 +354,9 @@ class MiniGPTForCausalLM(MiniGPTPreTrainedModel, GenerationMixin):
         T = seq_len or cfg.max_seq
         return 6 * self.num_params() + 12 * cfg.n_layers * cfg.d_model * T
 
-    def estimate_mfu(self, tokens_per_iter: int, dt: float, peak_flops: float, seq_len: int | None = None) -> float:
+    def estimate_mfu(
+        self, tokens_per_iter: int, dt: float, peak_flops: float, seq_len: int | None = None
+    ) -> float:
         """Model FLOPs utilisation: achieved training FLOP/s over `peak_flops` (measure it; see benchmarks)."""
         return self.flops_per_token(seq_len) * tokens_per_iter / dt / peak_flops
 
@@ -428,7 +438,7 @@ __all__ = [
     "rotate_half",
 ]
 
-# Imported before transformers was: the Auto classes learn about MiniGPT now (see pipeline.models).
-from pipeline.models import register
+# Imported before transformers was: the Auto classes learn about MiniGPT now (see alignpipe.models).
+from alignpipe.models import register
 
 register()

@@ -1,12 +1,12 @@
 """Length-controlled win rate after AlpacaEval 2.0.
 
-Computed by `eval.lc_winrate.lc_win_rate`; see that module for the GLM and how it is fitted.
+Computed by `alignpipe.eval.lc_winrate.lc_win_rate`; see that module for the GLM and how it is fitted.
 """
 
 import datasets
 import evaluate
 
-from eval.lc_winrate import lc_win_rate
+from alignpipe.eval.lc_winrate import lc_win_rate
 
 _DESCRIPTION = """Length-controlled win rate (percent): a logistic GLM of the preference on a model term and
 phi * tanh(standardised length difference) (plus an instruction-difficulty term if given), fitted with

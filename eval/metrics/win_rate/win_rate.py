@@ -1,12 +1,12 @@
 """AlpacaEval-style win rate of a model over a baseline from pairwise preferences.
 
-Computed by `eval.judgments.win_rate_stats`; see that module for the exact definitions.
+Computed by `alignpipe.eval.judgments.win_rate_stats`; see that module for the exact definitions.
 """
 
 import datasets
 import evaluate
 
-from eval.judgments import win_rate_stats
+from alignpipe.eval.judgments import win_rate_stats
 
 _DESCRIPTION = """Win rate (percent) = 100 * mean(preference - 1) over judged pairs, ties (1.5) counting half,
 with its standard error 100 * sd(ddof=1) / sqrt(n), as AlpacaEval computes them."""
@@ -17,7 +17,7 @@ Args:
 Returns:
     win_rate, standard_error (percent), n_wins, n_wins_base, n_draws, n_total, n_missing.
 Example:
-    >>> metric = eval.metrics.load_metric("win_rate")
+    >>> metric = alignpipe.eval.metrics.load_metric("win_rate")
     >>> metric.compute(preferences=[2, 1, 1.5, 2])["win_rate"]
     62.5
 """

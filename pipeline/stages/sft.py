@@ -1,11 +1,11 @@
 """Supervised fine-tuning with TRL's SFTTrainer.
 
     alignpipe sft --config recipes/minigpt/sft.yaml [--key value ...]
-    python -m pipeline.sft --config ...
-    accelerate launch [--config_file accelerate_configs/X.yaml] pipeline/sft.py --config ...
+    python -m alignpipe.stages.sft --config ...
+    accelerate launch [--config_file accelerate_configs/X.yaml] pipeline/stages/sft.py --config ...
 
 Supported: MiniGPT checkpoints, local HF checkpoints and Hub ids; every data
-source and format of pipeline/data.py (converted to TRL's conversational
+source and format of pipeline/core/data.py (converted to TRL's conversational
 format); `assistant_only_loss` with templates that have generation markers;
 LoRA (`use_peft`) and QLoRA (`load_in_4bit`). Assumed: the model is a causal
 LM whose tokenizer has (or is given, via `chat_template`) a chat template.
@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from trl import SFTConfig, SFTTrainer, get_peft_config
 
-import pipeline  # noqa: F401
-from pipeline import stage
-from pipeline.configs import DataArguments, ModelConfig, parse_stage_args
-from pipeline.errors import run_cli
-from pipeline.modeling import load_causal_lm
+import alignpipe  # noqa: F401
+from alignpipe.core import stage
+from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
+from alignpipe.core.errors import run_cli
+from alignpipe.core.modeling import load_causal_lm
 
 
 def main(argv: list[str] | None = None) -> int:

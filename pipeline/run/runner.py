@@ -40,7 +40,7 @@ Behaviour (the run directory layout and manifest schema are in docs/run_layout.m
 - A failing stage is marked failed with its reason; the stages after it do not run and the command
   exits with code 2 and a one-line reason. Its full output is in RUN_DIR/<stage>/logs/<stage>.log.
 - Without --accelerate-config every stage runs in this process (its `main(argv)`); with it, each
-  training stage runs as `accelerate launch --config_file FILE pipeline/<stage>.py --config ...`
+  training stage runs as `accelerate launch --config_file FILE pipeline/stages/<stage>.py --config ...`
   in a subprocess (tokenizer, eval and report stay in this process).
 - One `alignpipe run` at a time per run directory (an advisory lock on RUN_DIR/.lock).
 """
@@ -70,8 +70,8 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import AlignpipeError
-from pipeline.runrecord import git_commit, now, versions
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.runrecord import git_commit, now, versions
 
 SCHEMA = 1
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,22 +82,26 @@ ORDER = ("tokenizer", "pretrain", "sft", "reward", "ppo", "dpo", "eval", "report
 TRAINING = ("pretrain", "sft", "reward", "ppo", "dpo")
 MODEL_STAGES = ("pretrain", "sft", "ppo", "dpo")  # causal LMs that eval scores
 MODULES = {
-    "tokenizer": "pipeline.tokenizer",
-    "pretrain": "pipeline.pretrain",
-    "sft": "pipeline.sft",
-    "reward": "pipeline.reward",
-    "ppo": "pipeline.ppo",
-    "dpo": "pipeline.dpo",
-    "eval": "eval.cli",
-    "report": "eval.report",
+    "tokenizer": "alignpipe.stages.tokenizer",
+    "pretrain": "alignpipe.stages.pretrain",
+    "sft": "alignpipe.stages.sft",
+    "reward": "alignpipe.stages.reward",
+    "ppo": "alignpipe.stages.ppo",
+    "dpo": "alignpipe.stages.dpo",
+    "eval": "alignpipe.eval.cli",
+    "report": "alignpipe.eval.report",
 }
 # Recipe field <- the earlier stage whose output folder it gets (when that stage is in the pipeline).
 INPUTS: dict[str, dict[str, str]] = {
     "pretrain": {"tokenizer_name_or_path": "tokenizer"},
     "sft": {"model_name_or_path": "pretrain"},
     "reward": {"model_name_or_path": "sft"},
-    "ppo": {"model_name_or_path": "sft", "ref_model_name_or_path": "sft",
-            "reward_model_path": "reward", "value_model_path": "reward"},
+    "ppo": {
+        "model_name_or_path": "sft",
+        "ref_model_name_or_path": "sft",
+        "reward_model_path": "reward",
+        "value_model_path": "reward",
+    },
     "dpo": {"model_name_or_path": "sft", "ref_model_name_or_path": "sft"},
 }
 STAGE_KEYS = {
@@ -114,6 +118,7 @@ class StageFailed(Exception):
 
 
 # --- the pipeline recipe ---------------------------------------------------------------------------
+
 
 @dataclass
 class StageSpec:
@@ -149,12 +154,20 @@ def load_pipeline(path: str | Path) -> Pipeline:
         contents = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise AlignpipeError(f"{path}: not valid YAML: {e}") from e
-    if not isinstance(contents, dict) or not isinstance(contents.get("stages"), dict) or not contents["stages"]:
-        raise AlignpipeError(f"{path}: expected a mapping with a non-empty 'stages' mapping (stage name -> settings)")
+    if (
+        not isinstance(contents, dict)
+        or not isinstance(contents.get("stages"), dict)
+        or not contents["stages"]
+    ):
+        raise AlignpipeError(
+            f"{path}: expected a mapping with a non-empty 'stages' mapping (stage name -> settings)"
+        )
     unknown = set(contents) - {"output_dir", "seed", "stages", "description"}
     if unknown:
-        raise AlignpipeError(f"{path}: unknown top-level keys {sorted(unknown)}; "
-                             "allowed: output_dir, seed, stages, description")
+        raise AlignpipeError(
+            f"{path}: unknown top-level keys {sorted(unknown)}; "
+            "allowed: output_dir, seed, stages, description"
+        )
     stages = {}
     for name, spec in contents["stages"].items():
         if name not in ORDER:
@@ -164,14 +177,18 @@ def load_pipeline(path: str | Path) -> Pipeline:
             raise AlignpipeError(f"{path}: stage {name}: expected a mapping of settings, got {spec!r}")
         allowed = STAGE_KEYS[_kind(name)]
         if set(spec) - allowed:
-            raise AlignpipeError(f"{path}: stage {name}: unknown keys {sorted(set(spec) - allowed)}; "
-                                 f"allowed: {', '.join(sorted(allowed))}")
+            raise AlignpipeError(
+                f"{path}: stage {name}: unknown keys {sorted(set(spec) - allowed)}; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
         overrides = spec.get("overrides") or {}
         if not isinstance(overrides, dict):
             raise AlignpipeError(f"{path}: stage {name}: overrides must be a mapping (flag -> value)")
         if "output_dir" in overrides or "output" in overrides:
-            raise AlignpipeError(f"{path}: stage {name}: its output folder is RUN_DIR/{name}; "
-                                 "set output_dir at the top of the pipeline recipe instead")
+            raise AlignpipeError(
+                f"{path}: stage {name}: its output folder is RUN_DIR/{name}; "
+                "set output_dir at the top of the pipeline recipe instead"
+            )
         recipe = None
         if name in TRAINING:
             if not spec.get("recipe"):
@@ -182,14 +199,18 @@ def load_pipeline(path: str | Path) -> Pipeline:
                 raise AlignpipeError(f"{path}: stage {name}: recipe {recipe} does not exist")
         options = {k: spec[k] for k in ("suite", "models", "ref", "reward_model") if k in spec}
         suite = str(options.get("suite", ""))
-        if suite.endswith((".yaml", ".yml")) and not Path(suite).is_absolute():  # a suite file beside the recipe
+        if (
+            suite.endswith((".yaml", ".yml")) and not Path(suite).is_absolute()
+        ):  # a suite file beside the recipe
             options["suite"] = str(path.resolve().parent / suite)
         stages[name] = StageSpec(name, recipe, dict(overrides), bool(spec.get("enabled", True)), options)
     seed = contents.get("seed")
     if seed is not None and not isinstance(seed, int):
         raise AlignpipeError(f"{path}: seed must be an integer, got {seed!r}")
     ordered = {n: stages[n] for n in ORDER if n in stages}
-    return Pipeline(path.resolve(), contents, str(contents.get("output_dir") or "runs/alignpipe"), seed, ordered)
+    return Pipeline(
+        path.resolve(), contents, str(contents.get("output_dir") or "runs/alignpipe"), seed, ordered
+    )
 
 
 def dependencies(pipeline: Pipeline, name: str) -> list[str]:
@@ -229,6 +250,7 @@ def eval_models(pipeline: Pipeline) -> list[str]:
 
 # --- resolving a stage into a command --------------------------------------------------------------
 
+
 def _flags(overrides: dict[str, Any]) -> list[str]:
     """argparse flags for the tokenizer, eval and report commands: key -> --key (underscores as dashes);
     True -> a bare flag, False/None -> left out, a list -> several values."""
@@ -265,14 +287,21 @@ class Resolved:
     parts: dict[str, list[str]] = field(default_factory=dict)  # eval: model -> argv
 
     def digest(self) -> str:
-        blob = json.dumps({"argv": self.argv, "recipe": self.recipe, "parts": self.parts}, sort_keys=True, default=str)
+        blob = json.dumps(
+            {"argv": self.argv, "recipe": self.recipe, "parts": self.parts}, sort_keys=True, default=str
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def record(self) -> dict:
         out: dict[str, Any] = {"argv": _redact_argv(self.argv)}
         if self.recipe is not None:
-            out.update(recipe=self.source, overrides=_redact(self.overrides), inputs=self.inputs,
-                       resolved_recipe=_redact(self.recipe), seed=self.recipe.get("seed"))
+            out.update(
+                recipe=self.source,
+                overrides=_redact(self.overrides),
+                inputs=self.inputs,
+                resolved_recipe=_redact(self.recipe),
+                seed=self.recipe.get("seed"),
+            )
         if self.parts:
             out["evaluations"] = {m: _redact_argv(a) for m, a in self.parts.items()}
         out["digest"] = self.digest()
@@ -289,14 +318,18 @@ def resolve(pipeline: Pipeline, name: str, run_dir: Path) -> Resolved:
             raise StageFailed(f"recipe {spec.recipe} is not valid YAML: {e}") from e
         if not isinstance(recipe, dict):
             raise StageFailed(f"recipe {spec.recipe} is not a mapping of settings")
-        inputs = {f: src for f, src in INPUTS.get(name, {}).items() if pipeline.has(src) and f not in spec.overrides}
+        inputs = {
+            f: src for f, src in INPUTS.get(name, {}).items() if pipeline.has(src) and f not in spec.overrides
+        }
         for f, src in inputs.items():
             recipe[f] = str(run_dir / src)
         if pipeline.seed is not None:
             recipe["seed"] = pipeline.seed
         recipe.update(spec.overrides)
         recipe["output_dir"] = str(out)
-        return Resolved(["--config", str(out / "recipe.yaml")], recipe, str(spec.recipe), inputs, spec.overrides)
+        return Resolved(
+            ["--config", str(out / "recipe.yaml")], recipe, str(spec.recipe), inputs, spec.overrides
+        )
     if name == "tokenizer":
         return Resolved(["--output", str(out), *_flags(spec.overrides)])
     if name == "report":
@@ -317,7 +350,10 @@ def resolve(pipeline: Pipeline, name: str, run_dir: Path) -> Resolved:
 
 
 def _redact(d: dict) -> dict:
-    return {k: ("***" if str(k).lower() in _SECRET_KEYS or "password" in str(k).lower() else v) for k, v in d.items()}
+    return {
+        k: ("***" if str(k).lower() in _SECRET_KEYS or "password" in str(k).lower() else v)
+        for k, v in d.items()
+    }
 
 
 def _redact_argv(argv: list[str]) -> list[str]:
@@ -329,6 +365,7 @@ def _redact_argv(argv: list[str]) -> list[str]:
 
 
 # --- outputs ---------------------------------------------------------------------------------------
+
 
 def outputs_present(pipeline: Pipeline, name: str, run_dir: Path) -> bool:
     d = run_dir / name
@@ -367,6 +404,7 @@ def complete_checkpoint(stage_dir: Path) -> str | None:
 
 # --- the manifest ----------------------------------------------------------------------------------
 
+
 class Manifest:
     """RUN_DIR/manifest.json: the run's state, rewritten atomically after every change."""
 
@@ -381,14 +419,22 @@ class Manifest:
             try:
                 data = json.loads(path.read_text())
             except json.JSONDecodeError as e:
-                raise AlignpipeError(f"{path} is not valid JSON ({e}); delete it to start the run afresh") from e
+                raise AlignpipeError(
+                    f"{path} is not valid JSON ({e}); delete it to start the run afresh"
+                ) from e
         data.setdefault("schema", SCHEMA)
         data.setdefault("created", now())
         data.setdefault("stages", {})
         data.update(
-            run_dir=str(run_dir), pipeline=str(pipeline.path), pipeline_recipe=pipeline.contents,
-            seed=pipeline.seed, command=_redact_argv(command), versions=versions(), git_commit=git_commit(),
-            host=socket.gethostname(), python=sys.version.split()[0],
+            run_dir=str(run_dir),
+            pipeline=str(pipeline.path),
+            pipeline_recipe=pipeline.contents,
+            seed=pipeline.seed,
+            command=_redact_argv(command),
+            versions=versions(),
+            git_commit=git_commit(),
+            host=socket.gethostname(),
+            python=sys.version.split()[0],
         )
         stages = {}
         for name in pipeline.stages:  # this pipeline's stages, in order; others recorded earlier stay after
@@ -432,7 +478,9 @@ def run_lock(run_dir: Path):
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise AlignpipeError(f"another `alignpipe run` is using {run_dir}; wait for it to finish") from None
+            raise AlignpipeError(
+                f"another `alignpipe run` is using {run_dir}; wait for it to finish"
+            ) from None
         try:
             yield
         finally:
@@ -440,6 +488,7 @@ def run_lock(run_dir: Path):
 
 
 # --- running one stage -----------------------------------------------------------------------------
+
 
 class _Tail:
     """The last lines written, to find an error message a stage printed."""
@@ -456,8 +505,9 @@ class _Tail:
     def error_line(self) -> str | None:
         """The last line that reads as an error message (argparse's `prog: error: ...`, `XError: ...`)."""
         for line in reversed(self.lines):
-            if (": error: " in line and not line.startswith("alignpipe: error: ")) or \
-                    line.split(":", 1)[0].endswith("Error"):
+            if (": error: " in line and not line.startswith("alignpipe: error: ")) or line.split(":", 1)[
+                0
+            ].endswith("Error"):
                 return line.strip()
         return None
 
@@ -539,7 +589,10 @@ def run_in_process(stage: str, argv: list[str], log_path: Path) -> None:
     """Call the stage's `main(argv)`; raise StageFailed with a one-line reason if it does not succeed."""
     tail = _Tail()
     module_name, saved_argv = MODULES[stage], sys.argv
-    sys.argv = [f"alignpipe {stage}", *argv]  # as `alignpipe <stage>` presents it (argparse names it in errors)
+    sys.argv = [
+        f"alignpipe {stage}",
+        *argv,
+    ]  # as `alignpipe <stage>` presents it (argparse names it in errors)
     with _captured(log_path, tail) as log:
         try:
             module = importlib.import_module(module_name)
@@ -561,8 +614,15 @@ def run_in_process(stage: str, argv: list[str], log_path: Path) -> None:
 
 def launch_command(stage: str, argv: list[str], accelerate_config: Path) -> list[str]:
     script = Path(importlib.util.find_spec(MODULES[stage]).origin)
-    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(accelerate_config),
-            str(script), *argv]
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(accelerate_config),
+        str(script),
+        *argv,
+    ]
 
 
 def run_subprocess(cmd: list[str], log_path: Path) -> None:
@@ -584,11 +644,12 @@ def run_subprocess(cmd: list[str], log_path: Path) -> None:
             raise
     if rc:
         errors = [ln for ln in tail.lines if ln.startswith("alignpipe: error:")]
-        line = errors[-1][len("alignpipe: error:"):].strip() if errors else tail.error_line()
+        line = errors[-1][len("alignpipe: error:") :].strip() if errors else tail.error_line()
         raise StageFailed(line or f"exited with code {rc} (see {log_path})")
 
 
 # --- the run ---------------------------------------------------------------------------------------
+
 
 def _fmt_duration(seconds: float | None) -> str:
     if seconds is None:
@@ -604,8 +665,16 @@ def _say(msg: str) -> None:
 
 
 class Runner:
-    def __init__(self, pipeline: Pipeline, run_dir: Path, *, selected: list[str] | None, resume: bool,
-                 accelerate_config: Path | None, command: list[str]):
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        run_dir: Path,
+        *,
+        selected: list[str] | None,
+        resume: bool,
+        accelerate_config: Path | None,
+        command: list[str],
+    ):
         self.pipeline, self.run_dir, self.resume = pipeline, run_dir, resume
         self.selected = selected or [n for n in pipeline.stages if pipeline.stages[n].enabled]
         self.accelerate_config = accelerate_config
@@ -625,7 +694,11 @@ class Runner:
                 continue
             if not spec.enabled or name not in self.selected:
                 if entry["status"] != "done":
-                    why = "disabled in the pipeline recipe" if not spec.enabled else "not selected with --stages"
+                    why = (
+                        "disabled in the pipeline recipe"
+                        if not spec.enabled
+                        else "not selected with --stages"
+                    )
                     self.manifest.set(name, status="skipped", error=None, note=why)
                     self.notes[name] = why
                     self.line(i, name, f"skipped ({why})")
@@ -646,7 +719,7 @@ class Runner:
         return failure
 
     def invalidate_dependents(self, name: str) -> None:
-        later = list(self.pipeline.stages)[list(self.pipeline.stages).index(name) + 1:]
+        later = list(self.pipeline.stages)[list(self.pipeline.stages).index(name) + 1 :]
         stale = {name}
         for other in later:
             if stale & set(dependencies(self.pipeline, other)):
@@ -663,8 +736,10 @@ class Runner:
             return ckpt or ("partial outputs" if name == "eval" else None)
         if d.exists():
             if entry["status"] in ("running", "failed"):
-                _say(f"      {name}: {entry['status']} earlier; starting it over"
-                     + (" (--resume continues from its last checkpoint)" if name in TRAINING else ""))
+                _say(
+                    f"      {name}: {entry['status']} earlier; starting it over"
+                    + (" (--resume continues from its last checkpoint)" if name in TRAINING else "")
+                )
             shutil.rmtree(d)
         return None
 
@@ -673,8 +748,9 @@ class Runner:
             if name == "report":
                 continue  # the report shows what exists
             if not outputs_present(self.pipeline, dep, self.run_dir):
-                raise StageFailed(f"needs the output of {dep} ({self.run_dir / dep}), which is not done; "
-                                  f"run {dep} first")
+                raise StageFailed(
+                    f"needs the output of {dep} ({self.run_dir / dep}), which is not done; run {dep} first"
+                )
 
     def run_stage(self, i: int, name: str, resolved: Resolved) -> tuple[str, str] | None:
         entry = self.manifest.stage(name)
@@ -693,10 +769,20 @@ class Runner:
             (d / "recipe.yaml").write_text(yaml.safe_dump(resolved.recipe, sort_keys=False))
             if self.accelerate_config is not None:
                 launcher = launch_command(name, resolved.argv, self.accelerate_config)
-        self.manifest.set(name, status="running", started=now(), finished=None, duration_s=None, error=None,
-                          note=None, resumed_from=resumed, output_dir=str(d), log=str(log),
-                          config={**resolved.record(), "launcher": launcher},
-                          attempts=entry.get("attempts", 0) + 1)
+        self.manifest.set(
+            name,
+            status="running",
+            started=now(),
+            finished=None,
+            duration_s=None,
+            error=None,
+            note=None,
+            resumed_from=resumed,
+            output_dir=str(d),
+            log=str(log),
+            config={**resolved.record(), "launcher": launcher},
+            attempts=entry.get("attempts", 0) + 1,
+        )
         self.line(i, name, "running" + (f" (resuming from {resumed})" if resumed else "") + f"; log: {log}")
         try:
             if name == "eval":
@@ -746,7 +832,9 @@ class Runner:
         rows = [("stage", "status", "duration", "output")]
         for name in self.pipeline.stages:
             e = self.manifest.stage(name)
-            status = e["status"] + (" (earlier)" if self.notes.get(name, "").startswith("done earlier") else "")
+            status = e["status"] + (
+                " (earlier)" if self.notes.get(name, "").startswith("done earlier") else ""
+            )
             out = e.get("output_dir", "-") if e["status"] in ("done", "failed", "running") else "-"
             rows.append((name, status, _fmt_duration(e.get("duration_s")), out))
         widths = [max(len(r[c]) for r in rows) for c in range(3)]
@@ -756,19 +844,34 @@ class Runner:
         return "\n".join(lines)
 
 
-def run_pipeline(pipeline: Pipeline, run_dir: Path, *, stages: list[str] | None = None, resume: bool = False,
-                 accelerate_config: Path | None = None, command: list[str] | None = None) -> Path:
+def run_pipeline(
+    pipeline: Pipeline,
+    run_dir: Path,
+    *,
+    stages: list[str] | None = None,
+    resume: bool = False,
+    accelerate_config: Path | None = None,
+    command: list[str] | None = None,
+) -> Path:
     """Run `pipeline` into `run_dir`; raise AlignpipeError naming the stage that failed. Returns the manifest path."""
     with run_lock(run_dir):
-        runner = Runner(pipeline, run_dir, selected=stages, resume=resume, accelerate_config=accelerate_config,
-                        command=command or [])
+        runner = Runner(
+            pipeline,
+            run_dir,
+            selected=stages,
+            resume=resume,
+            accelerate_config=accelerate_config,
+            command=command or [],
+        )
         _say(f"alignpipe run: {pipeline.path} -> {run_dir}")
         failure = runner.run()
         _say(runner.summary())
         _say(f"manifest: {runner.manifest.path}")
         if failure is not None:
             name, reason = failure
-            raise AlignpipeError(f"stage {name} failed: {reason} (full log: {run_dir / name / 'logs' / (name + '.log')})")
+            raise AlignpipeError(
+                f"stage {name} failed: {reason} (full log: {run_dir / name / 'logs' / (name + '.log')})"
+            )
         if pipeline.has("report") and runner.manifest.stage("report")["status"] == "done":
             _say(f"report: {report_file(run_dir)}")
         return runner.manifest.path
@@ -780,8 +883,10 @@ def _parse_stages(value: str | None, pipeline: Pipeline) -> list[str] | None:
     names = [s.strip() for s in value.split(",") if s.strip()]
     unknown = [s for s in names if s not in pipeline.stages]
     if unknown:
-        raise AlignpipeError(f"--stages: {', '.join(unknown)} not in {pipeline.path} "
-                             f"(its stages: {', '.join(pipeline.stages)})")
+        raise AlignpipeError(
+            f"--stages: {', '.join(unknown)} not in {pipeline.path} "
+            f"(its stages: {', '.join(pipeline.stages)})"
+        )
     disabled = [s for s in names if not pipeline.stages[s].enabled]
     if disabled:
         raise AlignpipeError(f"--stages: {', '.join(disabled)} disabled in {pipeline.path} (enabled: false)")
@@ -790,13 +895,24 @@ def _parse_stages(value: str | None, pipeline: Pipeline) -> list[str] | None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="alignpipe run", description=__doc__.split("\n\n")[0])
-    ap.add_argument("pipeline", nargs="?", default=str(DEFAULT_PIPELINE),
-                    help=f"pipeline recipe (default: {DEFAULT_PIPELINE.relative_to(ROOT)})")
+    ap.add_argument(
+        "pipeline",
+        nargs="?",
+        default=str(DEFAULT_PIPELINE),
+        help=f"pipeline recipe (default: {DEFAULT_PIPELINE.relative_to(ROOT)})",
+    )
     ap.add_argument("--output", help="run directory (default: the recipe's output_dir)")
-    ap.add_argument("--stages", help="comma-separated stages to run (default: all); the others are left as they are")
-    ap.add_argument("--resume", action="store_true",
-                    help="continue interrupted or failed stages from their last checkpoint instead of starting over")
-    ap.add_argument("--accelerate-config", help="run training stages under `accelerate launch --config_file FILE`")
+    ap.add_argument(
+        "--stages", help="comma-separated stages to run (default: all); the others are left as they are"
+    )
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue interrupted or failed stages from their last checkpoint instead of starting over",
+    )
+    ap.add_argument(
+        "--accelerate-config", help="run training stages under `accelerate launch --config_file FILE`"
+    )
     args = ap.parse_args(argv)
 
     pipeline = load_pipeline(args.pipeline)
@@ -807,12 +923,18 @@ def main(argv: list[str] | None = None) -> int:
             raise AlignpipeError(f"accelerate config {args.accelerate_config} does not exist")
     run_dir = Path(args.output or pipeline.output_dir).resolve()
     command = ["alignpipe", "run", *(sys.argv[1:] if argv is None else argv)]
-    run_pipeline(pipeline, run_dir, stages=_parse_stages(args.stages, pipeline), resume=args.resume,
-                 accelerate_config=accelerate_config, command=command)
+    run_pipeline(
+        pipeline,
+        run_dir,
+        stages=_parse_stages(args.stages, pipeline),
+        resume=args.resume,
+        accelerate_config=accelerate_config,
+        command=command,
+    )
     return 0
 
 
 if __name__ == "__main__":
-    from pipeline.errors import run_cli
+    from alignpipe.core.errors import run_cli
 
     raise SystemExit(run_cli(main))

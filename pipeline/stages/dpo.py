@@ -1,8 +1,8 @@
 """Direct preference optimisation with TRL's DPOTrainer.
 
     alignpipe dpo --config recipes/minigpt/dpo.yaml [--key value ...]
-    python -m pipeline.dpo --config ...
-    accelerate launch pipeline/dpo.py --config ...
+    python -m alignpipe.stages.dpo --config ...
+    accelerate launch pipeline/stages/dpo.py --config ...
 
 The policy starts from `model_name_or_path` (the SFT checkpoint); the frozen
 reference is `ref_model_name_or_path`, by default the same checkpoint. With
@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 from trl import DPOConfig, DPOTrainer, get_peft_config
 
-import pipeline  # noqa: F401
-from pipeline import stage
-from pipeline.configs import DataArguments, ModelConfig, parse_stage_args
-from pipeline.errors import AlignpipeError, run_cli
-from pipeline.modeling import load_causal_lm
+import alignpipe  # noqa: F401
+from alignpipe.core import stage
+from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
+from alignpipe.core.errors import AlignpipeError, run_cli
+from alignpipe.core.modeling import load_causal_lm
 
 
 @dataclass
@@ -62,10 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     peft_config = get_peft_config(model_args)
     ref_model = None  # LoRA: adapter disabled; precompute: log-probs computed once
     if peft_config is None and not training_args.precompute_ref_log_probs:
-        ref_model = load_causal_lm(script_args.ref_model_name_or_path or path, model_args, training_args, tokenizer)
+        ref_model = load_causal_lm(
+            script_args.ref_model_name_or_path or path, model_args, training_args, tokenizer
+        )
     elif script_args.ref_model_name_or_path and script_args.ref_model_name_or_path != path:
-        raise AlignpipeError("with LoRA or precompute_ref_log_probs the reference is the base model itself; "
-                             "drop ref_model_name_or_path or turn those off")
+        raise AlignpipeError(
+            "with LoRA or precompute_ref_log_probs the reference is the base model itself; "
+            "drop ref_model_name_or_path or turn those off"
+        )
     trainer = DPOTrainer(
         model=model,
         ref_model=ref_model,

@@ -1,8 +1,8 @@
 """Pretraining: next-token prediction on packed blocks of text.
 
     alignpipe pretrain --config recipes/minigpt/pretrain.yaml [--key value ...]
-    python -m pipeline.pretrain --config ...
-    accelerate launch pipeline/pretrain.py --config ...
+    python -m alignpipe.stages.pretrain --config ...
+    accelerate launch pipeline/stages/pretrain.py --config ...
 
 Supported: a MiniGPT from scratch (shape and tokenizer from the recipe; the
 tokenizer is trained on the training text unless `tokenizer_name_or_path` is
@@ -25,19 +25,21 @@ from datasets import Dataset
 from transformers import Trainer, TrainingArguments, default_data_collator, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-import pipeline  # noqa: F401
-from pipeline.configs import DataArguments, ModelConfig, parse_stage_args
-from pipeline.errors import AlignpipeError, run_cli
-from pipeline.modeling import align_with_tokenizer, load_causal_lm, load_tokenizer
-from pipeline.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
-from pipeline.runrecord import RunRecord
-from pipeline.tokenizer import train_tokenizer
+import alignpipe  # noqa: F401
+from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
+from alignpipe.core.errors import AlignpipeError, run_cli
+from alignpipe.core.modeling import align_with_tokenizer, load_causal_lm, load_tokenizer
+from alignpipe.core.runrecord import RunRecord
+from alignpipe.core.tokenizers import train_tokenizer
+from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
 
 
 @dataclass
 class PretrainArguments(DataArguments):
     block_size: int = field(default=256, metadata={"help": "Tokens per training block."})
-    test_split_size: float | None = field(default=0.1, metadata={"help": "Held-out fraction when a source has none."})
+    test_split_size: float | None = field(
+        default=0.1, metadata={"help": "Held-out fraction when a source has none."}
+    )
     tokenizer_kind: str = field(default="bpe", metadata={"help": "'bpe' or 'char' (trained here)."})
     vocab_size: int = field(default=8192, metadata={"help": "BPE vocabulary size."})
     d_model: int = 256
@@ -67,19 +69,19 @@ class PretrainTrainer(Trainer):
 def load_texts(args: PretrainArguments) -> tuple[list[str], list[str]]:
     """Training and held-out documents (held-out may be empty: then tokens are split in `pack`)."""
     if args.dataset_mixture:
-        from pipeline.data import load_mixture
+        from alignpipe.core.data import load_mixture
 
         dd = load_mixture(args.dataset_mixture, "text", seed=args.dataset_mixture.get("seed", 0))
         return list(dd["train"]["text"]), list(dd["test"]["text"]) if "test" in dd else []
     name = args.dataset_name or "default"
     if name == "default":
-        from pipeline.defaults import load_default
+        from alignpipe.defaults import load_default
 
         return list(load_default("text", "train")["text"]), list(load_default("text", "test")["text"])
     if os.path.isfile(name) and name.endswith(".txt"):  # one document, nanoGPT style
         with open(name, encoding="utf-8") as f:
             return [f.read()], []
-    from pipeline.data import load_mixture
+    from alignpipe.core.data import load_mixture
 
     dd = load_mixture({"datasets": [{"id": name, "config": args.dataset_config}]}, "text")
     return list(dd["train"]["text"]), list(dd["test"]["text"]) if "test" in dd else []
@@ -125,10 +127,16 @@ def build_model(args: PretrainArguments, model_args: ModelConfig, training_args,
 
 
 def main(argv: list[str] | None = None) -> int:
-    args, training_args, model_args = parse_stage_args((PretrainArguments, TrainingArguments, ModelConfig), argv)
+    args, training_args, model_args = parse_stage_args(
+        (PretrainArguments, TrainingArguments, ModelConfig), argv
+    )
     set_seed(training_args.seed)
-    record = RunRecord("pretrain", training_args.output_dir, {"script": args, "training": training_args,
-                                                              "model": model_args}, training_args.seed)
+    record = RunRecord(
+        "pretrain",
+        training_args.output_dir,
+        {"script": args, "training": training_args, "model": model_args},
+        training_args.seed,
+    )
 
     train_texts, test_texts = load_texts(args)
     if not train_texts:
@@ -141,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         n_test = max(1, int(len(train_blocks) * args.test_split_size))
         train_blocks, test_blocks = train_blocks[:-n_test], train_blocks[-n_test:]
     if not train_blocks or not test_blocks:
-        raise AlignpipeError(f"too little text for block_size={args.block_size}: no full block to train or test on")
+        raise AlignpipeError(
+            f"too little text for block_size={args.block_size}: no full block to train or test on"
+        )
     if args.max_train_samples:
         train_blocks = train_blocks[: args.max_train_samples]
     if args.max_eval_samples:
@@ -149,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
 
     model = build_model(args, model_args, training_args, tokenizer)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"model: {type(model).__name__}, {n_params / 1e6:.2f}M parameters; "
-          f"{len(train_blocks)} train / {len(test_blocks)} held-out blocks of {args.block_size} tokens")
+    print(
+        f"model: {type(model).__name__}, {n_params / 1e6:.2f}M parameters; "
+        f"{len(train_blocks)} train / {len(test_blocks)} held-out blocks of {args.block_size} tokens"
+    )
 
     trainer = PretrainTrainer(
         model=model,
@@ -163,16 +175,19 @@ def main(argv: list[str] | None = None) -> int:
     last = get_last_checkpoint(training_args.output_dir) if os.path.isdir(training_args.output_dir) else None
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or last)
     metrics = trainer.evaluate()
-    record.add(train_result.metrics, **metrics, n_params=n_params,
-               train_tokens=len(train_blocks) * args.block_size)
+    record.add(
+        train_result.metrics, **metrics, n_params=n_params, train_tokens=len(train_blocks) * args.block_size
+    )
 
     trainer.save_model(training_args.output_dir)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(training_args.output_dir)
         trainer.save_state()
         record.write()
-        print(f"held-out loss {metrics['eval_loss']:.4f}, perplexity {math.exp(metrics['eval_loss']):.2f}; "
-              f"saved to {training_args.output_dir}")
+        print(
+            f"held-out loss {metrics['eval_loss']:.4f}, perplexity {math.exp(metrics['eval_loss']):.2f}; "
+            f"saved to {training_args.output_dir}"
+        )
     return 0
 
 

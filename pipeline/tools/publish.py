@@ -5,13 +5,13 @@
 
 What is uploaded (exactly the folder `--dry-run OUT_DIR` writes, and nothing is uploaded then):
 - the weights as safetensors, config.json and generation_config.json. A MiniGPT is exported
-  (`pipeline.models.export`, logits checked against the original) to GPT-2 when its positions are
+  (`alignpipe.models.export`, logits checked against the original) to GPT-2 when its positions are
   learned and to GPT-NeoX when they are rotary, so a causal LM loads with `AutoModelForCausalLM`
   (`GPT2LMHeadModel` / `GPTNeoXForCausalLM`) and no remote code, and a reward model with
   `AutoModelForSequenceClassification` (`...ForSequenceClassification`); other architectures are
   copied as they are;
 - the tokenizer with its chat template (re-saved from the stage folder);
-- README.md, the model card (`pipeline.cards`): metadata (base_model, datasets, library_name,
+- README.md, the model card (`alignpipe.tools.cards`): metadata (base_model, datasets, library_name,
   license, tags, pipeline_tag, model-index with the results of RUN_DIR/eval/STAGE/eval.json) and a
   body with the stages, the recipe, the evaluation and the verbosity figures;
 - for a LoRA stage: the adapter (adapter_config.json + adapter_model.safetensors, library_name
@@ -39,7 +39,7 @@ from huggingface_hub import HfApi, get_token
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors.index.json")
@@ -60,7 +60,7 @@ class Built:
 
 
 def _stage_name(stage_dir: Path) -> str:
-    from pipeline.runrecord import read_record
+    from alignpipe.core.runrecord import read_record
 
     rec = read_record(stage_dir)
     return (rec or {}).get("stage") or stage_dir.name
@@ -79,7 +79,7 @@ def _full_model(src: Path, out: Path) -> tuple[str, str]:
     """Weights + config of a full model into `out`; (architecture, pipeline_tag)."""
     from transformers import AutoConfig
 
-    import pipeline  # noqa: F401  (registers MiniGPT with the Auto classes)
+    import alignpipe  # noqa: F401  (registers MiniGPT with the Auto classes)
 
     try:
         config = AutoConfig.from_pretrained(src)
@@ -88,7 +88,7 @@ def _full_model(src: Path, out: Path) -> tuple[str, str]:
     arch = (config.architectures or [type(config).__name__])[0]
     tag = "text-classification" if arch.endswith("ForSequenceClassification") else "text-generation"
     if config.model_type == "minigpt":
-        from pipeline.models.export import export
+        from alignpipe.models.export import export
 
         export(str(src), str(out))
         return AutoConfig.from_pretrained(out).architectures[0], tag
@@ -113,8 +113,11 @@ def _generation_config(out: Path) -> None:
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
     path = out / "generation_config.json"
-    gen = GenerationConfig.from_pretrained(out) if path.is_file() else \
-        GenerationConfig.from_model_config(AutoConfig.from_pretrained(out))
+    gen = (
+        GenerationConfig.from_pretrained(out)
+        if path.is_file()
+        else GenerationConfig.from_model_config(AutoConfig.from_pretrained(out))
+    )
     tok = AutoTokenizer.from_pretrained(out)
     for name in ("eos_token_id", "pad_token_id", "bos_token_id"):
         if getattr(gen, name, None) is None and getattr(tok, name, None) is not None:
@@ -124,22 +127,31 @@ def _generation_config(out: Path) -> None:
 
 def _adapter(src: Path, out: Path, base_model: str | None) -> str:
     """Copy a LoRA adapter whose base is (or is named as) a Hub model; returns that base id."""
-    from pipeline.cards import is_hub_id
+    from alignpipe.tools.cards import is_hub_id
 
     cfg = json.loads((src / "adapter_config.json").read_text())
     base = cfg.get("base_model_name_or_path")
     if base and Path(base).is_dir():
-        base_type = json.loads((Path(base) / "config.json").read_text()).get("model_type") \
-            if (Path(base) / "config.json").is_file() else None
+        base_type = (
+            json.loads((Path(base) / "config.json").read_text()).get("model_type")
+            if (Path(base) / "config.json").is_file()
+            else None
+        )
         if base_type == "minigpt":
-            raise AlignpipeError(f"the adapter in {src} is on a MiniGPT base, which loads only with alignpipe "
-                                 "installed; publish it merged (--merge-lora), which exports it to GPT-2 or GPT-NeoX")
+            raise AlignpipeError(
+                f"the adapter in {src} is on a MiniGPT base, which loads only with alignpipe "
+                "installed; publish it merged (--merge-lora), which exports it to GPT-2 or GPT-NeoX"
+            )
         if not base_model:
-            raise AlignpipeError(f"the adapter's base is a local folder ({base}); publish the base first and name "
-                                 "it with --base-model ORG/NAME, or publish the merged model with --merge-lora")
+            raise AlignpipeError(
+                f"the adapter's base is a local folder ({base}); publish the base first and name "
+                "it with --base-model ORG/NAME, or publish the merged model with --merge-lora"
+            )
     base = base_model or base
     if not is_hub_id(base):
-        raise AlignpipeError(f"the adapter's base {base!r} is not a Hub model id; name it with --base-model ORG/NAME")
+        raise AlignpipeError(
+            f"the adapter's base {base!r} is not a Hub model id; name it with --base-model ORG/NAME"
+        )
     if not (src / "adapter_model.safetensors").is_file():
         raise AlignpipeError(f"{src} has no adapter_model.safetensors")
     shutil.copy(src / "adapter_model.safetensors", out / "adapter_model.safetensors")
@@ -148,19 +160,22 @@ def _adapter(src: Path, out: Path, base_model: str | None) -> str:
     return base
 
 
-def build(stage_dir: str | Path, out: str | Path, *, merge_lora: bool = False,
-          base_model: str | None = None) -> Built:
+def build(
+    stage_dir: str | Path, out: str | Path, *, merge_lora: bool = False, base_model: str | None = None
+) -> Built:
     """Write the files to upload for `stage_dir` into `out` (without the card)."""
     src, out = Path(stage_dir), Path(out)
     if not src.is_dir():
         raise AlignpipeError(f"{src} is not a folder (expected RUN_DIR/STAGE)")
     is_adapter = (src / "adapter_config.json").is_file()
     if not is_adapter and not (src / "config.json").is_file():
-        raise AlignpipeError(f"{src} holds no model (no config.json or adapter_config.json); did the stage finish?")
+        raise AlignpipeError(
+            f"{src} holds no model (no config.json or adapter_config.json); did the stage finish?"
+        )
     out.mkdir(parents=True, exist_ok=True)
     stage = _stage_name(src)
     if is_adapter and merge_lora:
-        from pipeline.merge import merge
+        from alignpipe.tools.merge import merge
 
         with tempfile.TemporaryDirectory() as tmp:
             merge(str(src), tmp)
@@ -189,7 +204,7 @@ def _read_eval(stage_dir: Path, stage: str) -> dict | None:
     if not path.is_file():
         return None
     try:
-        from eval.schema import read_eval
+        from alignpipe.eval.schema import read_eval
 
         return read_eval(path)
     except (ImportError, AlignpipeError) as e:
@@ -202,17 +217,29 @@ def _recipe(stage_dir: Path) -> dict | None:
     if not path.is_file():
         return None
     recipe = yaml.safe_load(path.read_text()) or {}
-    return {k: v for k, v in recipe.items() if str(k).lower() not in _SECRET_KEYS and "password" not in str(k).lower()}
+    return {
+        k: v
+        for k, v in recipe.items()
+        if str(k).lower() not in _SECRET_KEYS and "password" not in str(k).lower()
+    }
 
 
 def write_card(built: Built, stage_dir: Path, repo_id: str, license: str, base_model: str | None) -> Path:
-    from pipeline.cards import model_card
+    from alignpipe.tools.cards import model_card
 
     card = model_card(
-        repo_id=repo_id, stage=built.stage, stage_dir=stage_dir, evaluation=_read_eval(stage_dir, built.stage),
-        license=license, library_name=built.library_name, pipeline_tag=built.pipeline_tag,
-        base_model=base_model, adapter_base=built.adapter_base, recipe=_recipe(stage_dir),
-        architecture=built.architecture, extra_tags=["lora"] if built.kind != "model" else [],
+        repo_id=repo_id,
+        stage=built.stage,
+        stage_dir=stage_dir,
+        evaluation=_read_eval(stage_dir, built.stage),
+        license=license,
+        library_name=built.library_name,
+        pipeline_tag=built.pipeline_tag,
+        base_model=base_model,
+        adapter_base=built.adapter_base,
+        recipe=_recipe(stage_dir),
+        architecture=built.architecture,
+        extra_tags=["lora"] if built.kind != "model" else [],
     )
     path = built.folder / "README.md"
     card.save(path)
@@ -229,8 +256,9 @@ def check_no_secret(folder: Path, secret: str | None) -> None:
             raise AlignpipeError(f"{p.name} contains the Hugging Face token; nothing was uploaded")
 
 
-def prepare(stage_dir: Path, out: Path, *, repo_id: str, merge_lora: bool, base_model: str | None,
-            license: str) -> Built:
+def prepare(
+    stage_dir: Path, out: Path, *, repo_id: str, merge_lora: bool, base_model: str | None, license: str
+) -> Built:
     if out.exists() and any(out.iterdir()):
         raise AlignpipeError(f"{out} is not empty; give an empty or new folder")
     built = build(stage_dir, out, merge_lora=merge_lora, base_model=base_model)
@@ -247,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merge-lora", action="store_true", help="publish a LoRA stage merged into its base")
     ap.add_argument("--base-model", help="Hub id of the base of a LoRA adapter trained on a local folder")
     ap.add_argument("--license", default="apache-2.0", help="license id for the card (default: apache-2.0)")
-    ap.add_argument("--dry-run", metavar="OUT_DIR", help="write the folder that would be uploaded; upload nothing")
+    ap.add_argument(
+        "--dry-run", metavar="OUT_DIR", help="write the folder that would be uploaded; upload nothing"
+    )
     args = ap.parse_args(argv)
     try:
         validate_repo_id(args.repo_id)
@@ -256,29 +286,49 @@ def main(argv: list[str] | None = None) -> int:
     stage_dir = Path(args.stage_dir)
 
     if args.dry_run:
-        built = prepare(stage_dir, Path(args.dry_run), repo_id=args.repo_id, merge_lora=args.merge_lora,
-                        base_model=args.base_model, license=args.license)
+        built = prepare(
+            stage_dir,
+            Path(args.dry_run),
+            repo_id=args.repo_id,
+            merge_lora=args.merge_lora,
+            base_model=args.base_model,
+            license=args.license,
+        )
         files = sorted(p.name for p in built.folder.iterdir())
-        print(f"dry run: wrote the {built.kind} of {stage_dir} ({built.architecture}) to {built.folder}: "
-              f"{', '.join(files)}; nothing uploaded")
+        print(
+            f"dry run: wrote the {built.kind} of {stage_dir} ({built.architecture}) to {built.folder}: "
+            f"{', '.join(files)}; nothing uploaded"
+        )
         return 0
 
     token = get_token()
     if not token:
-        raise AlignpipeError("no Hugging Face token: set HF_TOKEN or log in with `hf auth login` "
-                             "(or use --dry-run OUT_DIR to write the folder without uploading)")
+        raise AlignpipeError(
+            "no Hugging Face token: set HF_TOKEN or log in with `hf auth login` "
+            "(or use --dry-run OUT_DIR to write the folder without uploading)"
+        )
     with tempfile.TemporaryDirectory(prefix="alignpipe-publish-") as tmp:
-        built = prepare(stage_dir, Path(tmp), repo_id=args.repo_id, merge_lora=args.merge_lora,
-                        base_model=args.base_model, license=args.license)
+        built = prepare(
+            stage_dir,
+            Path(tmp),
+            repo_id=args.repo_id,
+            merge_lora=args.merge_lora,
+            base_model=args.base_model,
+            license=args.license,
+        )
         api = HfApi()
         url = api.create_repo(args.repo_id, private=args.private, exist_ok=True, token=token)
-        api.upload_folder(repo_id=args.repo_id, folder_path=tmp, token=token,
-                          commit_message=f"alignpipe publish: {built.stage} ({built.kind})")
+        api.upload_folder(
+            repo_id=args.repo_id,
+            folder_path=tmp,
+            token=token,
+            commit_message=f"alignpipe publish: {built.stage} ({built.kind})",
+        )
     print(f"published the {built.kind} of {stage_dir} to {url}")
     return 0
 
 
 if __name__ == "__main__":
-    from pipeline.errors import run_cli
+    from alignpipe.core.errors import run_cli
 
     raise SystemExit(run_cli(main))

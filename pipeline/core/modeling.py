@@ -13,9 +13,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 from trl import ModelConfig, get_quantization_config
 
-import pipeline  # noqa: F401  (registers MiniGPT with the Auto classes)
-from pipeline.chat_templates import prepare_tokenizer
-from pipeline.errors import AlignpipeError
+import alignpipe  # noqa: F401  (registers MiniGPT with the Auto classes)
+from alignpipe.core.chat_templates import prepare_tokenizer
+from alignpipe.core.errors import AlignpipeError
 
 
 def _load_error(what: str, path: str, e: Exception) -> AlignpipeError:
@@ -107,7 +107,9 @@ def _from_pretrained(auto_cls, path, what, **kw):
 
 
 def load_causal_lm(path: str, model_args: ModelConfig, training_args=None, tokenizer=None):
-    model = _from_pretrained(AutoModelForCausalLM, path, "causal LM", **model_kwargs(model_args, training_args))
+    model = _from_pretrained(
+        AutoModelForCausalLM, path, "causal LM", **model_kwargs(model_args, training_args)
+    )
     if tokenizer is not None:
         align_with_tokenizer(model, tokenizer)
     if model_args.load_in_4bit:
@@ -115,10 +117,14 @@ def load_causal_lm(path: str, model_args: ModelConfig, training_args=None, token
     return model
 
 
-def load_reward_model(path: str, model_args: ModelConfig, training_args=None, tokenizer=None, num_labels: int = 1):
+def load_reward_model(
+    path: str, model_args: ModelConfig, training_args=None, tokenizer=None, num_labels: int = 1
+):
     """A sequence classifier with `num_labels` outputs (1 = scalar reward), e.g. initialised from an SFT model."""
     kw = model_kwargs(model_args, training_args)
-    model = _from_pretrained(AutoModelForSequenceClassification, path, "reward model", num_labels=num_labels, **kw)
+    model = _from_pretrained(
+        AutoModelForSequenceClassification, path, "reward model", num_labels=num_labels, **kw
+    )
     if tokenizer is not None:
         align_with_tokenizer(model, tokenizer)
     if model_args.load_in_4bit:

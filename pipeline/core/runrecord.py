@@ -20,7 +20,17 @@ from importlib import metadata
 from pathlib import Path
 
 SCHEMA = 1
-PACKAGES = ["alignpipe", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "bitsandbytes", "evaluate"]
+PACKAGES = [
+    "alignpipe",
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "accelerate",
+    "datasets",
+    "bitsandbytes",
+    "evaluate",
+]
 _SECRET_WORDS = ("token", "password", "secret")
 
 

@@ -1,8 +1,8 @@
 """RLHF with TRL's PPOTrainer: a policy learns to please a reward model without drifting from a reference.
 
     alignpipe ppo --config recipes/minigpt/ppo.yaml [--key value ...]
-    python -m pipeline.ppo --config ...
-    accelerate launch pipeline/ppo.py --config ...
+    python -m alignpipe.stages.ppo --config ...
+    accelerate launch pipeline/stages/ppo.py --config ...
 
 Models come from the earlier stages (each a local path or a Hub id): the policy and the frozen
 reference from the SFT checkpoint (`model_name_or_path`; `ref_model_name_or_path` defaults to it),
@@ -11,7 +11,7 @@ the reward model from `reward_model_path`, and the value model (trained alongsid
 the tokenizer saved with each model and their vocabulary sizes and names the one that differs.
 With LoRA (`use_peft`, optionally `load_in_4bit`) the reference is the base with the adapter disabled.
 
-Data: prompts (kind "prompt" of pipeline/data.py), rendered with the chat template and the
+Data: prompts (kind "prompt" of pipeline/core/data.py), rendered with the chat template and the
 generation cue and left-padded. Knobs are TRL's PPOConfig fields (kl_coef, cliprange, vf_coef,
 num_ppo_epochs, num_mini_batches, response_length, temperature, stop_token, missing_eos_penalty,
 whiten_rewards, total_episodes, ...). Besides TRL's per-step log (objective/scores, objective/kl,
@@ -49,12 +49,12 @@ from trl.experimental.utils import first_true_indices, get_reward
 from trl.models.utils import unwrap_model_for_generation
 from trl.trainer.utils import selective_log_softmax
 
-import pipeline  # noqa: F401
-from pipeline import stage
-from pipeline.configs import DataArguments, ModelConfig, parse_stage_args
-from pipeline.defaults import check_answer
-from pipeline.errors import AlignpipeError, run_cli
-from pipeline.modeling import align_with_tokenizer, load_causal_lm, load_reward_model, load_tokenizer
+import alignpipe  # noqa: F401
+from alignpipe.core import stage
+from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
+from alignpipe.core.errors import AlignpipeError, run_cli
+from alignpipe.core.modeling import align_with_tokenizer, load_causal_lm, load_reward_model, load_tokenizer
+from alignpipe.defaults import check_answer
 
 logger = logging.get_logger("alignpipe.ppo")
 
@@ -62,24 +62,32 @@ logger = logging.get_logger("alignpipe.ppo")
 @dataclass
 class PPOArguments(DataArguments):
     ref_model_name_or_path: str | None = field(
-        default=None, metadata={"help": "Frozen reference policy; defaults to model_name_or_path."})
+        default=None, metadata={"help": "Frozen reference policy; defaults to model_name_or_path."}
+    )
     value_model_path: str | None = field(
-        default=None, metadata={"help": "Initial value model (a classifier); defaults to reward_model_path."})
+        default=None, metadata={"help": "Initial value model (a classifier); defaults to reward_model_path."}
+    )
     max_prompt_length: int | None = field(
-        default=None, metadata={"help": "Prompts longer than this many tokens are a data error."})
+        default=None, metadata={"help": "Prompts longer than this many tokens are a data error."}
+    )
     kl_bound: float | None = field(
-        default=None, metadata={"help": "Largest acceptable held-out KL to the reference (nats per answer)."})
+        default=None, metadata={"help": "Largest acceptable held-out KL to the reference (nats per answer)."}
+    )
     heldout_greedy: bool = field(
-        default=True, metadata={"help": "Greedy held-out answers (else sampled at `temperature`)."})
+        default=True, metadata={"help": "Greedy held-out answers (else sampled at `temperature`)."}
+    )
 
 
 # --- data ------------------------------------------------------------------------------------------
 
+
 def tokenize_prompts(ds, tokenizer):
     """Add `input_ids`: each prompt rendered with the chat template and the generation cue."""
+
     def render(batch):
-        ids = tokenizer.apply_chat_template(batch["prompt"], add_generation_prompt=True, tokenize=True,
-                                            return_dict=True)["input_ids"]
+        ids = tokenizer.apply_chat_template(
+            batch["prompt"], add_generation_prompt=True, tokenize=True, return_dict=True
+        )["input_ids"]
         return {"input_ids": ids}
 
     return ds.map(render, batched=True, desc="Tokenizing prompts")
@@ -102,25 +110,33 @@ def check_lengths_fit(data, response_length: int, max_positions: int | None) -> 
             f"the longest prompt has {longest} tokens; with response_length {response_length} that is "
             f"{longest + response_length}, more than the model's {max_positions} positions: lower "
             f"response_length to at most {max_positions - longest}, or use prompts of at most "
-            f"{max_positions - response_length} tokens")
+            f"{max_positions - response_length} tokens"
+        )
 
 
 def check_batch_sizes(args, n_train: int) -> None:
     """PPOTrainer's own checks are asserts and inexact-division errors, and too few prompts make it hang."""
     local = args.per_device_train_batch_size * args.gradient_accumulation_steps
     if local % args.num_mini_batches:
-        raise AlignpipeError(f"per_device_train_batch_size x gradient_accumulation_steps ({local}) must be a "
-                             f"multiple of num_mini_batches ({args.num_mini_batches})")
+        raise AlignpipeError(
+            f"per_device_train_batch_size x gradient_accumulation_steps ({local}) must be a "
+            f"multiple of num_mini_batches ({args.num_mini_batches})"
+        )
     if args.whiten_rewards and local // args.num_mini_batches < 8:
-        raise AlignpipeError(f"whiten_rewards needs mini-batches of at least 8 responses, got "
-                             f"{local // args.num_mini_batches}; raise the batch or lower num_mini_batches")
+        raise AlignpipeError(
+            f"whiten_rewards needs mini-batches of at least 8 responses, got "
+            f"{local // args.num_mini_batches}; raise the batch or lower num_mini_batches"
+        )
     world = PartialState().num_processes
     if n_train < local * world:
-        raise AlignpipeError(f"the training split has {n_train} prompts, fewer than one rollout batch "
-                             f"({local} per process x {world} processes)")
+        raise AlignpipeError(
+            f"the training split has {n_train} prompts, fewer than one rollout batch "
+            f"({local} per process x {world} processes)"
+        )
 
 
 # --- models ----------------------------------------------------------------------------------------
+
 
 def tokenizer_differences(tokenizer, other) -> list[str]:
     diffs = [f"{len(tokenizer)} vs {len(other)} tokens"] if len(tokenizer) != len(other) else []
@@ -137,8 +153,9 @@ def check_tokenizer_files(tokenizer, tokenizer_path: str, paths: dict[str, str],
     for role, path in paths.items():
         if path == tokenizer_path:
             continue
-        if os.path.isdir(path) and not any(os.path.exists(os.path.join(path, f))
-                                           for f in ("tokenizer.json", "tokenizer_config.json")):
+        if os.path.isdir(path) and not any(
+            os.path.exists(os.path.join(path, f)) for f in ("tokenizer.json", "tokenizer_config.json")
+        ):
             continue  # a bare model dir: only its vocabulary size can be checked
         try:
             other = load_tokenizer(path, chat_template, need_template=False)
@@ -151,7 +168,8 @@ def check_tokenizer_files(tokenizer, tokenizer_path: str, paths: dict[str, str],
             raise AlignpipeError(
                 f"the {role} ({path}) has a different tokenizer from the policy's ({tokenizer_path}): "
                 f"{'; '.join(diffs)}. PPO scores the policy's tokens with the reward and value models, so "
-                "all models must share one tokenizer: train them from the same SFT checkpoint")
+                "all models must share one tokenizer: train them from the same SFT checkpoint"
+            )
 
 
 def check_vocab_sizes(models: dict[str, object], paths: dict[str, str]) -> None:
@@ -170,8 +188,12 @@ def load_models(script_args, training_args, model_args, tokenizer, tokenizer_pat
     ref_path = script_args.ref_model_name_or_path or path
     if peft and ref_path != path:
         raise AlignpipeError("with LoRA the reference is the base model itself; drop ref_model_name_or_path")
-    paths = {"policy": path, "reference": ref_path, "reward model": training_args.reward_model_path,
-             "value model": script_args.value_model_path or training_args.reward_model_path}
+    paths = {
+        "policy": path,
+        "reference": ref_path,
+        "reward model": training_args.reward_model_path,
+        "value model": script_args.value_model_path or training_args.reward_model_path,
+    }
     check_tokenizer_files(tokenizer, tokenizer_path, paths, script_args.chat_template)
 
     full_precision = replace(model_args, load_in_4bit=False, load_in_8bit=False)  # the value model is trained
@@ -192,6 +214,7 @@ def load_models(script_args, training_args, model_args, tokenizer, tokenizer_pat
 
 # --- trainer ---------------------------------------------------------------------------------------
 
+
 def cut_responses(responses, stop_token_id, pad_token_id):
     """Pad after the first stop token, as TRL does before scoring; None stops nowhere."""
     if stop_token_id is None:
@@ -211,7 +234,7 @@ class RolloutStats:
         self.lengths, self.ends, self.paused = [], [], False
 
     def add(self, queries, sequences) -> None:
-        responses = cut_responses(sequences[:, queries.shape[1]:], self.stop, self.pad)
+        responses = cut_responses(sequences[:, queries.shape[1] :], self.stop, self.pad)
         self.lengths.append(first_true_indices(responses == self.pad).float())
         self.ends.append((responses == self.eos).any(-1).float())
 
@@ -264,8 +287,10 @@ class PPOTrainer(TRLPPOTrainer):
     def train(self, resume_from_checkpoint: str | None = None) -> TrainOutput:
         if resume_from_checkpoint:
             if self.args.resume_from_checkpoint:
-                raise AlignpipeError("TRL's PPOTrainer cannot resume from a checkpoint; drop "
-                                     "resume_from_checkpoint (a checkpoint's policy can be the new start)")
+                raise AlignpipeError(
+                    "TRL's PPOTrainer cannot resume from a checkpoint; drop "
+                    "resume_from_checkpoint (a checkpoint's policy can be the new start)"
+                )
             logger.warning(f"{resume_from_checkpoint} exists, but PPOTrainer cannot resume: starting over")
         start = time.time()
         gc.freeze()  # TRL runs gc.collect() twice a step; objects made before training need no re-scanning
@@ -310,20 +335,27 @@ class PPOTrainer(TRLPPOTrainer):
 
 # --- held-out evaluation ---------------------------------------------------------------------------
 
+
 def respond(model, queries, trainer, temperature: float | None):
     """Answers to left-padded `queries` (KV cache on), cut after the stop token; greedy if no temperature."""
     pad = trainer.processing_class.pad_token_id
     sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
-    out = model.generate(input_ids=queries, attention_mask=queries != pad, use_cache=True,
-                         max_new_tokens=trainer.args.response_length, eos_token_id=trainer.stop_token_id,
-                         pad_token_id=pad, **(sampling if temperature else {"do_sample": False}))
-    return cut_responses(out[:, queries.shape[1]:], trainer.stop_token_id, pad)
+    out = model.generate(
+        input_ids=queries,
+        attention_mask=queries != pad,
+        use_cache=True,
+        max_new_tokens=trainer.args.response_length,
+        eos_token_id=trainer.stop_token_id,
+        pad_token_id=pad,
+        **(sampling if temperature else {"do_sample": False}),
+    )
+    return cut_responses(out[:, queries.shape[1] :], trainer.stop_token_id, pad)
 
 
 def response_logprobs(model, queries, responses, pad_token_id: int, temperature: float):
     """log p(y_t | x, y_<t) of each response token at `temperature`, as PPOTrainer computes them."""
     out = forward(model, torch.cat((queries, responses), 1), pad_token_id)
-    logits = out.logits[:, queries.shape[1] - 1: -1] / (temperature + 1e-7)
+    logits = out.logits[:, queries.shape[1] - 1 : -1] / (temperature + 1e-7)
     return selective_log_softmax(logits, responses)
 
 
@@ -349,15 +381,19 @@ def heldout_metrics(trainer) -> dict[str, float]:
             values = heldout_values(trainer, policy, rows)
         finally:
             policy.train(training)
-    metrics = {f"heldout/{k}": sum(v) / len(v) for k, v in
-               ((k, [x for part in gather_object([v]) for x in part]) for k, v in values.items())}
+    metrics = {
+        f"heldout/{k}": sum(v) / len(v)
+        for k, v in ((k, [x for part in gather_object([v]) for x in part]) for k, v in values.items())
+    }
     metrics["heldout/prompts"] = len(rows)
     if trainer.kl_bound is not None:
         metrics["kl_bound"] = trainer.kl_bound
         metrics["kl_within_bound"] = metrics["heldout/kl"] <= trainer.kl_bound
         if not metrics["kl_within_bound"]:
-            logger.warning(f"held-out KL {metrics['heldout/kl']:.3f} exceeds kl_bound {trainer.kl_bound}: "
-                           "the policy drifted far from its reference (raise kl_coef, or train less)")
+            logger.warning(
+                f"held-out KL {metrics['heldout/kl']:.3f} exceeds kl_bound {trainer.kl_bound}: "
+                "the policy drifted far from its reference (raise kl_coef, or train less)"
+            )
     return metrics
 
 
@@ -372,7 +408,7 @@ def heldout_values(trainer, policy, rows) -> dict[str, list[float]]:
     values = defaultdict(list)
     mine = list(range(acc.process_index, len(rows), acc.num_processes))
     for i in range(0, len(mine), args.per_device_eval_batch_size):
-        idx = mine[i: i + args.per_device_eval_batch_size]
+        idx = mine[i : i + args.per_device_eval_batch_size]
         prompts = {"input_ids": list(rows.select(idx)["input_ids"])}
         queries = tok.pad(prompts, return_tensors="pt")["input_ids"].to(acc.device)
         for name, (model, context) in models.items():
@@ -397,6 +433,7 @@ def heldout_values(trainer, policy, rows) -> dict[str, list[float]]:
 
 # --- the stage -------------------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
     script_args, training_args, model_args = parse_stage_args((PPOArguments, PPOConfig, ModelConfig), argv)
     training_args.sft_model_path = stage.model_path(model_args)  # TRL's field; PPOTrainer itself ignores it
@@ -411,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
 
     tokenizer_path = script_args.tokenizer_name_or_path or training_args.sft_model_path
     policy, ref_model, reward_model, value_model = load_models(
-        script_args, training_args, model_args, tokenizer, tokenizer_path)
+        script_args, training_args, model_args, tokenizer, tokenizer_path
+    )
     positions = getattr(policy.config, "max_position_embeddings", None)
     check_lengths_fit(data, training_args.response_length, positions)
     trainer = PPOTrainer(

@@ -12,26 +12,32 @@ import os
 import torch
 from transformers.trainer_utils import get_last_checkpoint
 
-from pipeline.chat_templates import has_generation_markers
-from pipeline.configs import DataArguments
-from pipeline.data import load_mixture, mixture_from_args
-from pipeline.errors import AlignpipeError
-from pipeline.modeling import load_tokenizer
-from pipeline.runrecord import RunRecord
+from alignpipe.core.chat_templates import has_generation_markers
+from alignpipe.core.configs import DataArguments
+from alignpipe.core.data import load_mixture, mixture_from_args
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.modeling import load_tokenizer
+from alignpipe.core.runrecord import RunRecord
 
 
 def model_path(model_args, what: str = "model_name_or_path") -> str:
     path = model_args.model_name_or_path
     if not path:
-        raise AlignpipeError(f"set {what} in the recipe (a checkpoint from an earlier stage, a local path, or a Hub id)")
+        raise AlignpipeError(
+            f"set {what} in the recipe (a checkpoint from an earlier stage, a local path, or a Hub id)"
+        )
     return path
 
 
 def start(stage: str, script_args, training_args, model_args) -> RunRecord:
     if training_args.report_to in (None, "all") or training_args.report_to == ["all"]:
         training_args.report_to = []  # no surprise uploads to trackers; recipes opt in
-    return RunRecord(stage, training_args.output_dir,
-                     {"script": script_args, "training": training_args, "model": model_args}, training_args.seed)
+    return RunRecord(
+        stage,
+        training_args.output_dir,
+        {"script": script_args, "training": training_args, "model": model_args},
+        training_args.seed,
+    )
 
 
 def tokenizer_for(script_args: DataArguments, model_args, training_args, *, padding_side: str = "right"):
@@ -48,8 +54,14 @@ def tokenizer_for(script_args: DataArguments, model_args, training_args, *, padd
 def data_for(script_args: DataArguments, training_args, kind: str, tokenizer, max_length: int | None = None):
     """Train/test splits in TRL's conversational format for `kind`, validated before any training."""
     mixture = mixture_from_args(script_args)
-    dd = load_mixture(mixture, kind, seed=training_args.seed, tokenizer=tokenizer, max_length=max_length,
-                      drop_long=script_args.drop_long_rows)
+    dd = load_mixture(
+        mixture,
+        kind,
+        seed=training_args.seed,
+        tokenizer=tokenizer,
+        max_length=max_length,
+        drop_long=script_args.drop_long_rows,
+    )
     if script_args.max_train_samples:
         dd["train"] = dd["train"].select(range(min(script_args.max_train_samples, len(dd["train"]))))
     if script_args.max_eval_samples:
@@ -92,7 +104,9 @@ def match_trainable_dtype(model) -> None:
                 p.data = p.data.float()
 
 
-def finish(trainer, record: RunRecord, tokenizer, script_args, *, tags: list[str], extra_metrics=None) -> dict:
+def finish(
+    trainer, record: RunRecord, tokenizer, script_args, *, tags: list[str], extra_metrics=None
+) -> dict:
     """Train (resuming from the last checkpoint), evaluate, save model + tokenizer + record + card, push."""
     args = trainer.args
     match_trainable_dtype(trainer.model)

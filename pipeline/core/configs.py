@@ -15,7 +15,7 @@ from typing import Any
 
 from trl import ModelConfig, ScriptArguments, TrlParser
 
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
 
 
 @dataclass
@@ -27,10 +27,11 @@ class DataArguments(ScriptArguments):
     )
     dataset_mixture: dict[str, Any] | None = field(
         default=None,
-        metadata={"help": "Weighted mixture of sources with a held-out split; see pipeline/data.py."},
+        metadata={"help": "Weighted mixture of sources with a held-out split; see pipeline/core/data.py."},
     )
     chat_template: str | None = field(
-        default=None, metadata={"help": "A template name ('minigpt', 'chatml'), a .jinja file, or inline Jinja."}
+        default=None,
+        metadata={"help": "A template name ('minigpt', 'chatml'), a .jinja file, or inline Jinja."},
     )
     tokenizer_name_or_path: str | None = field(
         default=None, metadata={"help": "Tokenizer to use; defaults to the model's own."}
@@ -42,8 +43,12 @@ class DataArguments(ScriptArguments):
         default=False,
         metadata={"help": "Leave out rows longer than max_length (counted on stderr) instead of stopping."},
     )
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Cap on held-out rows used for eval."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Cap on training rows (smoke tests)."})
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Cap on held-out rows used for eval."}
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Cap on training rows (smoke tests)."}
+    )
 
 
 def _has_cuda() -> bool:

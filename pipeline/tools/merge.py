@@ -15,8 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
-import pipeline  # noqa: F401
-from pipeline.errors import AlignpipeError
+import alignpipe  # noqa: F401
+from alignpipe.core.errors import AlignpipeError
 
 
 def load_adapter_model(adapter_dir: str, **kwargs):

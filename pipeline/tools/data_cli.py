@@ -23,17 +23,23 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipeline.data_formats import KINDS
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.formats import KINDS
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alignpipe data", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check", help="detect the format, validate every row, print length statistics")
-    convert = commands.add_parser("convert", help="write the rows in TRL's conversational format (JSON lines)")
+    check = commands.add_parser(
+        "check", help="detect the format, validate every row, print length statistics"
+    )
+    convert = commands.add_parser(
+        "convert", help="write the rows in TRL's conversational format (JSON lines)"
+    )
     for sub in (check, convert):
-        sub.add_argument("source", metavar="FILE", help="a local file or folder, a Hub dataset id, or 'default'")
+        sub.add_argument(
+            "source", metavar="FILE", help="a local file or folder, a Hub dataset id, or 'default'"
+        )
         sub.add_argument("--kind", required=True, choices=KINDS, help="what the data is for")
         sub.add_argument("--split", default="train", help="split to read (default: train)")
         sub.add_argument("--config", default=None, help="Hub dataset config name")
@@ -45,12 +51,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _texts(row: dict) -> dict[str, str]:
     """The prompt and response texts of one converted row, by the field they are reported under."""
+
     def join(messages: list[dict]) -> str:
         return "\n".join(m["content"] for m in messages)
 
     if "messages" in row:
-        return {"prompt": join([m for m in row["messages"] if m["role"] != "assistant"]),
-                "response": join([m for m in row["messages"] if m["role"] == "assistant"])}
+        return {
+            "prompt": join([m for m in row["messages"] if m["role"] != "assistant"]),
+            "response": join([m for m in row["messages"] if m["role"] == "assistant"]),
+        }
     if "text" in row and "prompt" not in row:
         return {"text": row["text"]}
     texts = {"prompt": join(row["prompt"])}
@@ -82,7 +91,7 @@ def _check(args: argparse.Namespace, ds, fmt: str, label: str) -> None:
     if args.tokenizer:
         from transformers import AutoTokenizer
 
-        from pipeline.data import check_lengths, token_lengths
+        from alignpipe.core.data import check_lengths, token_lengths
 
         try:
             tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
@@ -116,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if getattr(args, "max_length", None) is not None and not args.tokenizer:
         raise AlignpipeError("--max-length needs --tokenizer (lengths are counted in tokens)")
-    from pipeline.data import load_source
+    from alignpipe.core.data import load_source
 
     source = load_source({"id": args.source, "split": args.split, "config": args.config}, args.kind)
     if args.command == "check":
@@ -127,6 +136,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from pipeline.errors import run_cli
+    from alignpipe.core.errors import run_cli
 
     sys.exit(run_cli(main))

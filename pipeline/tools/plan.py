@@ -46,7 +46,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
 
 # Hoffmann et al. (2022), Approach 3 fit of L(N, D) = E + A / N**ALPHA + B / D**BETA.
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
@@ -126,9 +126,14 @@ def solve_plan(
 
 
 def minigpt_param_count(
-    n_layers: int, d_model: int, vocab_size: int, seq_len: int, ffn_mult: int = 4, pos_embedding: str = "learned"
+    n_layers: int,
+    d_model: int,
+    vocab_size: int,
+    seq_len: int,
+    ffn_mult: int = 4,
+    pos_embedding: str = "learned",
 ) -> tuple[int, int]:
-    """Exact (non-embedding, embedding) parameter counts of pipeline.models.minigpt.
+    """Exact (non-embedding, embedding) parameter counts of alignpipe.models.minigpt.
 
     Per block: two LayerNorms (4d), c_attn (3d² + 3d), attention c_proj (d² + d), c_fc
     (f·d² + f·d) and MLP c_proj (f·d² + d), i.e. 12·d² + 13·d at f = 4; plus the final
@@ -154,7 +159,11 @@ def _shape_score(non_embedding: int, target: float, n_layers: int, d_model: int)
 
 
 def minigpt_shape(
-    params: float, vocab_size: int = 8192, seq_len: int = 1024, ffn_mult: int = 4, pos_embedding: str = "learned"
+    params: float,
+    vocab_size: int = 8192,
+    seq_len: int = 1024,
+    ffn_mult: int = 4,
+    pos_embedding: str = "learned",
 ) -> dict:
     """The MiniGPT (n_layers, d_model, n_heads) whose non-embedding count is closest to `params`.
 
@@ -311,7 +320,9 @@ ACTIVATION_BYTES_BF16 = 34  # per token, hidden unit and layer (Korthikanti et a
 CHECKPOINT_BYTES_BF16 = 2  # per token, hidden unit and layer: the saved block input
 
 
-def minigpt_arch(params: float, vocab_size: int = 8192, seq_len: int = 1024, pos_embedding: str = "learned") -> Arch:
+def minigpt_arch(
+    params: float, vocab_size: int = 8192, seq_len: int = 1024, pos_embedding: str = "learned"
+) -> Arch:
     """The MiniGPT that `minigpt_shape` picks for `params`, as an Arch."""
     s = minigpt_shape(params, vocab_size, seq_len, pos_embedding=pos_embedding)
     d = s["d_model"]
@@ -401,7 +412,9 @@ def memory_table(
     pos_embedding: str = "learned",
 ) -> list[dict]:
     """`memory_row` for each dtype and each reference model (params=None) or the model nearest `params`."""
-    archs = REFERENCE_ARCHS if params is None else (arch_for_params(params, vocab_size, seq_len, pos_embedding),)
+    archs = (
+        REFERENCE_ARCHS if params is None else (arch_for_params(params, vocab_size, seq_len, pos_embedding),)
+    )
     return [
         memory_row(arch, dtype, seq_len=seq_len, batch_size=batch_size, lora_rank=lora_rank)
         for arch in archs
@@ -672,6 +685,6 @@ __all__ = [
 if __name__ == "__main__":  # pragma: no cover
     import sys
 
-    from pipeline.errors import run_cli
+    from alignpipe.core.errors import run_cli
 
     sys.exit(run_cli(main, sys.argv[1:]))

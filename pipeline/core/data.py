@@ -2,7 +2,7 @@
 
 A stage gets its data with one call:
 
-    from pipeline.data import load_mixture, mixture_from_args
+    from alignpipe.core.data import load_mixture, mixture_from_args
     dsd = load_mixture(mixture_from_args(config), "preference", seed=seed,
                        tokenizer=tokenizer, max_length=max_length)   # DatasetDict: "train", "test"
 
@@ -21,7 +21,7 @@ The mixture is alignment-handbook's `dataset_mixture` (a plain dict, as read fro
       seed: 0
 
 Sources:
-- `default`: `pipeline.defaults.load_default(kind, split, seed)`, the project's embedded data; its
+- `default`: `alignpipe.defaults.load_default(kind, split, seed)`, the project's embedded data; its
   held-out rows come from its own "test" split.
 - a local file, read with datasets' builders: `.json` (records or JSON lines), `.jsonl`, `.parquet`,
   `.csv`, `.txt` (one `text` row per line; for kind `text` the line breaks are kept, so the rows join
@@ -31,7 +31,7 @@ Sources:
 - anything else is a Hub dataset id (`load_dataset(id, config, split=...)`); failures, offline ones
   included, become an AlignpipeError that says what was tried.
 
-Each source is converted to TRL's conversational format (`pipeline.data_formats`) and validated on
+Each source is converted to TRL's conversational format (`alignpipe.core.formats`) and validated on
 its own, before mixing, so a bad row is reported as `DataError(file, row, field, expected)` with the
 row number of the source (1-based: the line of a `.jsonl`/`.txt` file, the record of other files).
 Up to `MAX_ERRORS` bad rows are collected; the error names the first few and the count.
@@ -58,8 +58,8 @@ from typing import Any
 import datasets
 from datasets import Dataset, DatasetDict, Features
 
-from pipeline.data_formats import KINDS, Format, RowError, describe, detect_format
-from pipeline.errors import AlignpipeError, DataError
+from alignpipe.core.errors import AlignpipeError, DataError
+from alignpipe.core.formats import KINDS, Format, RowError, describe, detect_format
 
 MAX_ERRORS = 50  # stop reading a source after this many bad rows
 SHOWN_ERRORS = 5  # bad rows named in the error message
@@ -74,7 +74,11 @@ class DataErrors(DataError):
         first = errors[0]
         super().__init__(first.source, first.row, first.field, first.expected)
         self.errors = errors
-        count = f"{len(errors)} bad rows" if complete else f"at least {len(errors)} bad rows (stopped reading there)"
+        count = (
+            f"{len(errors)} bad rows"
+            if complete
+            else f"at least {len(errors)} bad rows (stopped reading there)"
+        )
         lines = [f"{first.source}: {count}; the first {min(len(errors), SHOWN_ERRORS)}:"]
         lines += [f"  {e}" for e in errors[:SHOWN_ERRORS]]
         self.args = ("\n".join(lines),)
@@ -103,12 +107,15 @@ class _ErrorCollector:
 
 # --- sources -------------------------------------------------------------------------------------
 
+
 @dataclass
 class Source:
     """One converted, validated source of a mixture."""
 
     label: str  # how errors name it: a path, a Hub id, or "default <kind> data"
-    format: str  # the detected input layout, e.g. "hh-rlhf text, implicit prompt -> prompt + chosen + rejected"
+    format: (
+        str  # the detected input layout, e.g. "hh-rlhf text, implicit prompt -> prompt + chosen + rejected"
+    )
     train: Dataset
     test: Dataset | None  # the source's own held-out rows, if it has any
     test_label: str = ""
@@ -132,8 +139,10 @@ def _builder_for(path: Path) -> str:
     suffixes = path.suffixes[-2:] if path.suffix in (".gz", ".bz2", ".xz", ".zst") else path.suffixes[-1:]
     builder = _BUILDERS.get(suffixes[0].lower() if suffixes else "")
     if builder is None:
-        raise AlignpipeError(f"{path}: unsupported file type; expected one of "
-                             f"{', '.join(_BUILDERS)} (optionally .gz-compressed), or a folder")
+        raise AlignpipeError(
+            f"{path}: unsupported file type; expected one of "
+            f"{', '.join(_BUILDERS)} (optionally .gz-compressed), or a folder"
+        )
     return builder
 
 
@@ -168,17 +177,23 @@ def _load_file(path: Path, split: str, kind: str) -> Dataset:
         return datasets.load_dataset(builder, data_files=str(path), split=split, **kwargs)
     except ValueError as e:
         if "Unknown split" in str(e):
-            raise AlignpipeError(f"{path}: a single file holds one split, 'train'; got split {split!r}") from e
+            raise AlignpipeError(
+                f"{path}: a single file holds one split, 'train'; got split {split!r}"
+            ) from e
         raise AlignpipeError(f"{path}: could not be read as {builder}: {e}") from e
     except Exception as e:  # datasets wraps the parser's complaint in DatasetGenerationError
         bad = _bad_json_line(path) if builder == "json" else None
         if bad is not None:
             raise bad from e
         cause = e.__cause__ or e
-        raise AlignpipeError(f"{path}: could not be read as {builder}: {type(cause).__name__}: {cause}") from e
+        raise AlignpipeError(
+            f"{path}: could not be read as {builder}: {type(cause).__name__}: {cause}"
+        ) from e
 
 
-def _pick(splits: Mapping[str, Dataset], name: str | None, where: str, optional: bool = False) -> Dataset | None:
+def _pick(
+    splits: Mapping[str, Dataset], name: str | None, where: str, optional: bool = False
+) -> Dataset | None:
     if name is None or (optional and name not in splits):
         return None
     if name not in splits:
@@ -192,26 +207,34 @@ def _load_hub(spec: str, config: str | None, split: str) -> Dataset:
     except Exception as e:
         if isinstance(e, ValueError) and "Unknown split" in str(e):
             raise AlignpipeError(f"Hub dataset {spec!r}: {e}") from e
-        offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes")
-                      for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-        hint = ("the Hub is switched off here (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE); unset it, or "
-                if offline else "check the id and your network, or ")
+        offline = any(
+            os.environ.get(v, "").lower() in ("1", "true", "yes")
+            for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+        )
+        hint = (
+            "the Hub is switched off here (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE); unset it, or "
+            if offline
+            else "check the id and your network, or "
+        )
         raise AlignpipeError(
             f"data source {spec!r} is not a local file or folder, and loading it from the Hugging Face Hub "
             f"(config {config!r}, split {split!r}) failed: {type(e).__name__}: {e}. "
-            f"{hint[0].upper()}{hint[1:]}download it and give its local path.") from e
+            f"{hint[0].upper()}{hint[1:]}download it and give its local path."
+        ) from e
 
 
 def _load_default(kind: str, split: str, seed: int) -> Dataset:
     try:
-        from pipeline.defaults import load_default
+        from alignpipe.defaults import load_default
     except ImportError as e:
         raise AlignpipeError(f"the embedded default data is not available: {e}") from e
     ds = load_default(kind, split, seed)
     return ds[split] if isinstance(ds, DatasetDict) else ds
 
 
-def _load_raw(entry: Mapping[str, Any], kind: str, seed: int, base_dir) -> tuple[str, Dataset, str, Dataset | None]:
+def _load_raw(
+    entry: Mapping[str, Any], kind: str, seed: int, base_dir
+) -> tuple[str, Dataset, str, Dataset | None]:
     """(label, training rows, test label, held-out rows or None) of one mixture entry, before conversion."""
     spec = str(entry.get("id") or "")
     if not spec:
@@ -222,8 +245,12 @@ def _load_raw(entry: Mapping[str, Any], kind: str, seed: int, base_dir) -> tuple
         test_split, optional = entry["test_split_if_present"], True
     if spec == "default":
         test_split = test_split or "test"
-        return (f"default {kind} data (split {split})", _load_default(kind, split, seed),
-                f"default {kind} data (split {test_split})", _load_default(kind, test_split, seed))
+        return (
+            f"default {kind} data (split {split})",
+            _load_default(kind, split, seed),
+            f"default {kind} data (split {test_split})",
+            _load_default(kind, test_split, seed),
+        )
     path = _local_path(spec, base_dir)
     label, test_label = f"{spec if path is None else path} (split {split})", f"{path} (split {test_split})"
     if path is None:
@@ -237,8 +264,10 @@ def _load_raw(entry: Mapping[str, Any], kind: str, seed: int, base_dir) -> tuple
         return label, train, f"{spec} (split {test_split})", test
     if path.is_file():
         if test_split is not None and not optional:
-            raise AlignpipeError(f"{path}: a single file has no {test_split!r} split; put the files in a "
-                                 "folder (train.jsonl, test.jsonl) or leave test_split out")
+            raise AlignpipeError(
+                f"{path}: a single file has no {test_split!r} split; put the files in a "
+                "folder (train.jsonl, test.jsonl) or leave test_split out"
+            )
         return str(path), _load_file(path, split, kind), "", None
     if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
         loaded = datasets.load_from_disk(str(path))
@@ -267,15 +296,23 @@ def convert(ds: Dataset, kind: str, source: str, fmt: Format | None = None) -> D
             return dict.fromkeys(fmt.outputs)
 
     try:
-        out = ds.map(convert_row, with_indices=True, remove_columns=dropped, features=features,
-                     load_from_cache_file=False, desc=f"Checking {source}")
+        out = ds.map(
+            convert_row,
+            with_indices=True,
+            remove_columns=dropped,
+            features=features,
+            load_from_cache_file=False,
+            desc=f"Checking {source}",
+        )
     except _ErrorCollector.Full:
         errors.raise_if_any(complete=False)
     errors.raise_if_any()
     return out
 
 
-def load_source(entry: Mapping[str, Any], kind: str, *, seed: int = 0, base_dir: str | Path | None = None) -> Source:
+def load_source(
+    entry: Mapping[str, Any], kind: str, *, seed: int = 0, base_dir: str | Path | None = None
+) -> Source:
     """Load one mixture entry, keep its `columns`, and convert + validate its train and test rows."""
     label, train, test_label, test = _load_raw(entry, kind, seed, base_dir)
     columns = entry.get("columns")
@@ -283,7 +320,10 @@ def load_source(entry: Mapping[str, Any], kind: str, *, seed: int = 0, base_dir:
         missing = [c for c in columns if c not in train.column_names]
         if missing:
             raise AlignpipeError(f"{label}: no column(s) {missing} to keep; it has {train.column_names}")
-        train, test = train.select_columns(columns), test.select_columns(columns) if test is not None else None
+        train, test = (
+            train.select_columns(columns),
+            test.select_columns(columns) if test is not None else None,
+        )
     if len(train) == 0:
         raise AlignpipeError(f"{label}: has no rows")
     fmt = detect_format(train.column_names, kind, label)
@@ -295,6 +335,7 @@ def load_source(entry: Mapping[str, Any], kind: str, *, seed: int = 0, base_dir:
 
 
 # --- mixtures ------------------------------------------------------------------------------------
+
 
 def _align(parts: list[Dataset]) -> list[Dataset]:
     """Give every part the union of the columns (missing ones null) with the first part's types."""
@@ -311,8 +352,10 @@ def _align(parts: list[Dataset]) -> list[Dataset]:
         try:
             aligned.append(part if part.features == features else part.cast(features))
         except (ValueError, TypeError) as e:
-            raise AlignpipeError("the mixture's sources have columns of different types and cannot be "
-                                 f"joined: {part.features} vs {features}: {e}") from e
+            raise AlignpipeError(
+                "the mixture's sources have columns of different types and cannot be "
+                f"joined: {part.features} vs {features}: {e}"
+            ) from e
     return aligned
 
 
@@ -321,19 +364,30 @@ def _concatenate(parts: list[Dataset]) -> Dataset:
 
 
 def _join_prompt_completion(ds: Dataset) -> Dataset:
-    return ds.map(lambda r: {"messages": r["prompt"] + r["completion"]}, remove_columns=["prompt", "completion"],
-                  desc="Joining prompt and completion")
+    return ds.map(
+        lambda r: {"messages": r["prompt"] + r["completion"]},
+        remove_columns=["prompt", "completion"],
+        desc="Joining prompt and completion",
+    )
 
 
 def _harmonise(sources: list[Source], kind: str) -> None:
     """Give an SFT mixture one layout: `messages` wins over `prompt`/`completion`; `text` mixes with nothing."""
     if kind != "sft" or len(sources) < 2:
         return
-    layouts = {"messages" if "messages" in s.train.column_names else
-               "text" if "text" in s.train.column_names else "prompt-completion" for s in sources}
+    layouts = {
+        "messages"
+        if "messages" in s.train.column_names
+        else "text"
+        if "text" in s.train.column_names
+        else "prompt-completion"
+        for s in sources
+    }
     if "text" in layouts and len(layouts) > 1:
-        raise AlignpipeError("an SFT mixture cannot join plain `text` sources with conversational ones: "
-                             + ", ".join(f"{s.label} ({s.format})" for s in sources))
+        raise AlignpipeError(
+            "an SFT mixture cannot join plain `text` sources with conversational ones: "
+            + ", ".join(f"{s.label} ({s.format})" for s in sources)
+        )
     if layouts == {"messages", "prompt-completion"}:
         for s in sources:
             if "completion" in s.train.column_names:
@@ -353,9 +407,16 @@ def _weighted(ds: Dataset, weight: Any, label: str, seed: int) -> Dataset:
     return ds.shuffle(seed=seed).select(range(keep))
 
 
-def load_mixture(mixture: Mapping[str, Any], kind: str, *, seed: int = 0, tokenizer=None,
-                 max_length: int | None = None, base_dir: str | Path | None = None,
-                 drop_long: bool = False) -> DatasetDict:
+def load_mixture(
+    mixture: Mapping[str, Any],
+    kind: str,
+    *,
+    seed: int = 0,
+    tokenizer=None,
+    max_length: int | None = None,
+    base_dir: str | Path | None = None,
+    drop_long: bool = False,
+) -> DatasetDict:
     """The mixture's "train" and "test" rows, converted to TRL's format for `kind` and validated.
 
     `mixture` is the recipe's `dataset_mixture` dict (module docstring); its `seed` wins over `seed`.
@@ -405,7 +466,7 @@ def load_mixture(mixture: Mapping[str, Any], kind: str, *, seed: int = 0, tokeni
             train_parts.append(pooled)
     aligned = _align(train_parts + test_parts)
     train = datasets.concatenate_datasets(aligned[: len(train_parts)]).shuffle(seed=seed)
-    test = datasets.concatenate_datasets(aligned[len(train_parts):]) if test_parts else train.select([])
+    test = datasets.concatenate_datasets(aligned[len(train_parts) :]) if test_parts else train.select([])
     return DatasetDict({"train": train, "test": test})
 
 
@@ -417,6 +478,7 @@ def mixture_from_args(args: Mapping[str, Any] | Any) -> dict:
     that one source; its test split is used when the source has it, else `test_split_size` (also read
     from `args`) of its rows are held out.
     """
+
     def get(key: str) -> Any:
         return args.get(key) if isinstance(args, Mapping) else getattr(args, key, None)
 
@@ -427,12 +489,17 @@ def mixture_from_args(args: Mapping[str, Any] | Any) -> dict:
         return dict(mixture)
     if not name:
         raise AlignpipeError("no data: set dataset_mixture (or dataset_name) in the recipe")
-    entry = {"id": name, "config": get("dataset_config"), "split": get("dataset_train_split") or "train",
-             "test_split_if_present": get("dataset_test_split")}
+    entry = {
+        "id": name,
+        "config": get("dataset_config"),
+        "split": get("dataset_train_split") or "train",
+        "test_split_if_present": get("dataset_test_split"),
+    }
     return {"datasets": [entry], "test_split_size": get("test_split_size"), "seed": get("seed")}
 
 
 # --- lengths -------------------------------------------------------------------------------------
+
 
 def _length_inputs(columns: list[str]) -> list[tuple[str, Any, bool]]:
     """(field reported, row -> what the trainer tokenizes, add_generation_prompt) for a converted data set."""
@@ -441,8 +508,10 @@ def _length_inputs(columns: list[str]) -> list[tuple[str, Any, bool]]:
     if "completion" in columns:
         return [("completion", lambda r: r["prompt"] + r["completion"], False)]
     if "chosen" in columns:
-        return [("chosen", lambda r: r["prompt"] + r["chosen"], False),
-                ("rejected", lambda r: r["prompt"] + r["rejected"], False)]
+        return [
+            ("chosen", lambda r: r["prompt"] + r["chosen"], False),
+            ("rejected", lambda r: r["prompt"] + r["rejected"], False),
+        ]
     if "prompt" in columns:
         return [("prompt", lambda r: r["prompt"], True)]
     if "text" in columns:
@@ -462,10 +531,13 @@ def token_lengths(ds: Dataset, tokenizer, batch_size: int = 256) -> dict[str, li
                 ids = tokenizer(values)["input_ids"]
             else:
                 if not getattr(tokenizer, "chat_template", None):
-                    raise AlignpipeError("the tokenizer has no chat template, so conversational rows cannot be "
-                                         "measured; give a tokenizer with one (tokenizer.chat_template)")
-                ids = tokenizer.apply_chat_template(values, tokenize=True, add_generation_prompt=generation,
-                                                    return_dict=True)["input_ids"]
+                    raise AlignpipeError(
+                        "the tokenizer has no chat template, so conversational rows cannot be "
+                        "measured; give a tokenizer with one (tokenizer.chat_template)"
+                    )
+                ids = tokenizer.apply_chat_template(
+                    values, tokenize=True, add_generation_prompt=generation, return_dict=True
+                )["input_ids"]
             lengths[field] += [len(x) for x in ids]
     return lengths
 
@@ -485,6 +557,8 @@ def check_lengths(ds: Dataset, tokenizer, max_length: int, source: str, *, drop:
     errors = _ErrorCollector(source, limit=len(too_long) + 1)
     for i in too_long:
         field, n = max(((f, v[i]) for f, v in lengths.items()), key=lambda fv: fv[1])
-        errors.add(i + 1, field, f"expected at most {max_length} tokens with the chat template applied, got {n}")
+        errors.add(
+            i + 1, field, f"expected at most {max_length} tokens with the chat template applied, got {n}"
+        )
     errors.raise_if_any()
     return ds

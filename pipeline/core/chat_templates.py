@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
 
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
@@ -74,7 +74,9 @@ def prepare_tokenizer(tokenizer, chat_template: str | None = None, *, need_templ
     if template is not None:
         tokenizer.chat_template = template
         if template is CHATML_TEMPLATE:
-            added += tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+            added += tokenizer.add_special_tokens(
+                {"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]}
+            )
             tokenizer.eos_token = "<|im_end|>"
     if need_template and not tokenizer.chat_template:
         raise AlignpipeError(

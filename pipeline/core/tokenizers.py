@@ -5,19 +5,18 @@ role tokens and the MiniGPT chat template (with `{% generation %}` markers), and
 save/load with the model like any Hub tokenizer. No post-processor adds bos:
 the chat template writes it, and pretraining separates documents with eos.
 
-    alignpipe tokenizer --kind bpe --vocab-size 4096 --output DIR [--input FILE ...]
+The `alignpipe tokenizer` command (`alignpipe.stages.tokenizer`) trains one on files or the embedded corpus.
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from pipeline.chat_templates import BOS, EOS, MINIGPT_TEMPLATE, PAD, ROLE_TOKENS, SPECIAL_TOKENS
-from pipeline.errors import AlignpipeError
+from alignpipe.core.chat_templates import BOS, EOS, MINIGPT_TEMPLATE, PAD, ROLE_TOKENS, SPECIAL_TOKENS
+from alignpipe.core.errors import AlignpipeError
 
 
 def _wrap(tok: Tokenizer, max_len: int | None) -> PreTrainedTokenizerFast:
@@ -34,7 +33,9 @@ def _wrap(tok: Tokenizer, max_len: int | None) -> PreTrainedTokenizerFast:
     return t
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int = 8192, max_len: int | None = None) -> PreTrainedTokenizerFast:
+def train_bpe(
+    texts: Iterable[str], vocab_size: int = 8192, max_len: int | None = None
+) -> PreTrainedTokenizerFast:
     """Byte-level BPE, GPT-2 style (every byte is in the alphabet, so no text is unknown), with digits split
     one per token as Llama and Qwen do: numbers never merge, which makes arithmetic learnable."""
     tok = Tokenizer(models.BPE())
@@ -71,28 +72,3 @@ def train_tokenizer(
     if kind == "char":
         return train_char(list(texts), max_len)
     raise AlignpipeError(f"tokenizer kind must be 'bpe' or 'char', got {kind!r}")
-
-
-def _read_texts(paths: list[str]) -> Iterator[str]:
-    for p in paths:
-        with open(p, encoding="utf-8") as f:
-            yield f.read()
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="alignpipe tokenizer", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--kind", choices=["bpe", "char"], default="bpe")
-    ap.add_argument("--vocab-size", type=int, default=8192)
-    ap.add_argument("--input", nargs="*", help="text files (default: the embedded corpus)")
-    ap.add_argument("--output", required=True)
-    args = ap.parse_args(argv)
-    if args.input:
-        texts = list(_read_texts(args.input))
-    else:
-        from pipeline.defaults import load_default
-
-        texts = load_default("text", "train")["text"]
-    tok = train_tokenizer(texts, args.kind, args.vocab_size)
-    tok.save_pretrained(args.output)
-    print(f"saved a {args.kind} tokenizer with {len(tok)} tokens to {args.output}")
-    return 0

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from pipeline.runrecord import read_record
+from alignpipe.core.runrecord import read_record
 
 #: Tags each stage adds to a card (and to every card of a model trained from it).
 STAGE_TAGS = {
@@ -30,14 +30,34 @@ STAGE_TAGS = {
     "ppo": ["trl", "ppo", "rlhf"],
     "dpo": ["trl", "dpo"],
 }
-#: Summary metrics that describe how verbose the answers are (eval.schema.summary names).
-VERBOSITY = ("mean_tokens", "ref_mean_tokens", "length_ratio", "eos_share", "distinct_2", "repeated_4gram_share")
+#: Summary metrics that describe how verbose the answers are (alignpipe.eval.schema.summary names).
+VERBOSITY = (
+    "mean_tokens",
+    "ref_mean_tokens",
+    "length_ratio",
+    "eos_share",
+    "distinct_2",
+    "repeated_4gram_share",
+)
 #: Section of a suite each summary metric comes from, to name its data set in the model-index.
 _SECTION = {"perplexity": "perplexity", "bits_per_byte": "perplexity", "reward_accuracy": "reward_accuracy"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_RECIPE_KEYS = ("learning_rate", "max_steps", "num_train_epochs", "total_episodes", "per_device_train_batch_size",
-                "gradient_accumulation_steps", "beta", "loss_type", "kl_coef", "max_length", "block_size",
-                "use_peft", "lora_r", "seed")
+_RECIPE_KEYS = (
+    "learning_rate",
+    "max_steps",
+    "num_train_epochs",
+    "total_episodes",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "beta",
+    "loss_type",
+    "kl_coef",
+    "max_length",
+    "block_size",
+    "use_peft",
+    "lora_r",
+    "seed",
+)
 
 
 @dataclass
@@ -122,14 +142,22 @@ def eval_results(evaluation: dict | None) -> list[EvalResult]:
             section = parts[1] if parts[0] == "mc" and len(parts) >= 3 else _SECTION.get(name, "prompts")
             dataset_type = f"alignpipe-{section.replace('_', '-')}"
             dataset_name = f"alignpipe held-out {section.replace('_', ' ')} (suite {suite})"
-        out.append(EvalResult(task_type="text-generation", dataset_type=dataset_type, dataset_name=dataset_name,
-                              metric_type=name, metric_name=_label(name), metric_value=value))
+        out.append(
+            EvalResult(
+                task_type="text-generation",
+                dataset_type=dataset_type,
+                dataset_name=dataset_name,
+                metric_type=name,
+                metric_name=_label(name),
+                metric_value=value,
+            )
+        )
     return out
 
 
 def _label(name: str) -> str:
     try:
-        from eval.schema import label
+        from alignpipe.eval.schema import label
     except ImportError:
         return name
     return label(name)
@@ -142,7 +170,10 @@ def _fmt(v) -> str:
 
 
 def _stage_table(lin: Lineage) -> list[str]:
-    rows = ["| stage | started from | data | steps | train loss | held-out loss |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| stage | started from | data | steps | train loss | held-out loss |",
+        "|---|---|---|---|---|---|",
+    ]
     for rec, folder in zip(lin.records, lin.dirs):
         cfg = rec.get("config", {})
         start = (cfg.get("model") or {}).get("model_name_or_path") or "scratch"
@@ -152,8 +183,10 @@ def _stage_table(lin: Lineage) -> list[str]:
         data = data if is_hub_id(data) or data in ("default", "mixture", "-") else Path(data).name
         m = rec.get("metrics", {})
         steps = _global_step(folder)
-        rows.append(f"| {rec.get('stage')} | {start} | {data} | {_fmt(steps)} | "
-                    f"{_fmt(m.get('train_loss'))} | {_fmt(m.get('eval_loss'))} |")
+        rows.append(
+            f"| {rec.get('stage')} | {start} | {data} | {_fmt(steps)} | "
+            f"{_fmt(m.get('train_loss'))} | {_fmt(m.get('eval_loss'))} |"
+        )
     return rows
 
 
@@ -182,13 +215,21 @@ def _eval_section(evaluation: dict | None, ref: str | None) -> list[str]:
         return ["No evaluation of this model was found in the run (RUN_DIR/eval/<stage>/eval.json)."]
     summary = evaluation.get("summary") or {}
     suite = (evaluation.get("suite") or {}).get("name") or "?"
-    lines = [f"`alignpipe eval` with the `{suite}` suite" + (f", against the reference `{ref}`" if ref else "")
-             + ".", "", "| metric | value |", "|---|---|"]
+    lines = [
+        f"`alignpipe eval` with the `{suite}` suite"
+        + (f", against the reference `{ref}`" if ref else "")
+        + ".",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
     lines += [f"| {_label(k)} | {_fmt(_number(v))} |" for k, v in summary.items() if k not in VERBOSITY]
     lines += ["", "### Verbosity", ""]
     figures = [(k, summary[k]) for k in VERBOSITY if k in summary]
     if figures:
-        lines += ["| figure | value |", "|---|---|"] + [f"| {_label(k)} | {_fmt(_number(v))} |" for k, v in figures]
+        lines += ["| figure | value |", "|---|---|"] + [
+            f"| {_label(k)} | {_fmt(_number(v))} |" for k, v in figures
+        ]
     else:
         lines.append("The evaluation measured no verbosity figures.")
     warnings = [w for w in evaluation.get("warnings") or [] if isinstance(w, str)]
@@ -199,34 +240,65 @@ def _eval_section(evaluation: dict | None, ref: str | None) -> list[str]:
 
 def _usage(repo_id: str, adapter_base: str | None, classifier: bool = False) -> list[str]:
     if classifier and not adapter_base:  # a reward model: one score per conversation
-        return ["```python", "import torch", "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
-                "", f'model = AutoModelForSequenceClassification.from_pretrained("{repo_id}")',
-                f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")',
-                ('messages = [{"role": "user", "content": "What is 2 + 3?"}, '
-                 '{"role": "assistant", "content": "5"}]'),
-                'inputs = tokenizer.apply_chat_template(messages, return_tensors="pt", return_dict=True)',
-                "with torch.no_grad():",
-                "    print(model(**inputs).logits[0, 0].item())  # the reward: higher is better", "```"]
+        return [
+            "```python",
+            "import torch",
+            "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+            "",
+            f'model = AutoModelForSequenceClassification.from_pretrained("{repo_id}")',
+            f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")',
+            (
+                'messages = [{"role": "user", "content": "What is 2 + 3?"}, '
+                '{"role": "assistant", "content": "5"}]'
+            ),
+            'inputs = tokenizer.apply_chat_template(messages, return_tensors="pt", return_dict=True)',
+            "with torch.no_grad():",
+            "    print(model(**inputs).logits[0, 0].item())  # the reward: higher is better",
+            "```",
+        ]
     if adapter_base:
-        load = [f'model = AutoPeftModelForCausalLM.from_pretrained("{repo_id}")  # base: {adapter_base}',
-                f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")']
+        load = [
+            f'model = AutoPeftModelForCausalLM.from_pretrained("{repo_id}")  # base: {adapter_base}',
+            f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")',
+        ]
         imports = "from peft import AutoPeftModelForCausalLM\nfrom transformers import AutoTokenizer"
     else:
-        load = [f'model = AutoModelForCausalLM.from_pretrained("{repo_id}")',
-                f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")']
+        load = [
+            f'model = AutoModelForCausalLM.from_pretrained("{repo_id}")',
+            f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")',
+        ]
         imports = "from transformers import AutoModelForCausalLM, AutoTokenizer"
-    return ["```python", imports, "", *load,
-            'messages = [{"role": "user", "content": "What is 2 + 3?"}]',
-            ('inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",'
-            ' return_dict=True)'),
-            "out = model.generate(**inputs, max_new_tokens=32)",
-            'print(tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))', "```"]
+    return [
+        "```python",
+        imports,
+        "",
+        *load,
+        'messages = [{"role": "user", "content": "What is 2 + 3?"}]',
+        (
+            'inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",'
+            " return_dict=True)"
+        ),
+        "out = model.generate(**inputs, max_new_tokens=32)",
+        'print(tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))',
+        "```",
+    ]
 
 
-def model_card(*, repo_id: str, stage: str, stage_dir: Path, evaluation: dict | None, license: str,
-               library_name: str = "transformers", pipeline_tag: str = "text-generation",
-               base_model: str | None = None, adapter_base: str | None = None, recipe: dict | None = None,
-               architecture: str | None = None, extra_tags: list[str] = ()) -> ModelCard:
+def model_card(
+    *,
+    repo_id: str,
+    stage: str,
+    stage_dir: Path,
+    evaluation: dict | None,
+    license: str,
+    library_name: str = "transformers",
+    pipeline_tag: str = "text-generation",
+    base_model: str | None = None,
+    adapter_base: str | None = None,
+    recipe: dict | None = None,
+    architecture: str | None = None,
+    extra_tags: list[str] = (),
+) -> ModelCard:
     """The card of `stage_dir` published as `repo_id`. `base_model` overrides the one found by `lineage`."""
     lin = lineage(stage_dir)
     stages = lin.stages or [stage]
@@ -249,16 +321,33 @@ def model_card(*, repo_id: str, stage: str, stage_dir: Path, evaluation: dict | 
     chain = " -> ".join(stages)
     origin = f"fine-tuned from [{base}](https://huggingface.co/{base})" if base else "trained from scratch"
     body = [
-        f"# {repo_id.split('/')[-1]}", "",
-        (f"A {architecture or 'causal language model'} made by the **{stage}** stage of an alignpipe run, "
-        f"{origin}. Stages: {chain}."), "",
-        "## Training", "", "Stages that led to this model, oldest first (from their run records):", "",
-        *_stage_table(lin), "",
-        f"Recipe of the {stage} stage" + (" (as resolved by `alignpipe run`; RUN_DIR is the run directory)"
-                                          if recipe is not None else "") + ":", "",
-        *_recipe_block(recipe, record, run_dir), "",
-        "## Evaluation", "", *_eval_section(evaluation, ref), "",
-        "## Usage", "", *_usage(repo_id, adapter_base, pipeline_tag == "text-classification"), "",
+        f"# {repo_id.split('/')[-1]}",
+        "",
+        (
+            f"A {architecture or 'causal language model'} made by the **{stage}** stage of an alignpipe run, "
+            f"{origin}. Stages: {chain}."
+        ),
+        "",
+        "## Training",
+        "",
+        "Stages that led to this model, oldest first (from their run records):",
+        "",
+        *_stage_table(lin),
+        "",
+        f"Recipe of the {stage} stage"
+        + (" (as resolved by `alignpipe run`; RUN_DIR is the run directory)" if recipe is not None else "")
+        + ":",
+        "",
+        *_recipe_block(recipe, record, run_dir),
+        "",
+        "## Evaluation",
+        "",
+        *_eval_section(evaluation, ref),
+        "",
+        "## Usage",
+        "",
+        *_usage(repo_id, adapter_base, pipeline_tag == "text-classification"),
+        "",
     ]
     if record and record.get("versions"):
         body += ["## Framework versions", ""] + [f"- {k}: {v}" for k, v in record["versions"].items()] + [""]

@@ -55,7 +55,7 @@ from typing import Any
 
 from datasets import List, Value
 
-from pipeline.errors import AlignpipeError
+from alignpipe.core.errors import AlignpipeError
 
 KINDS = ("text", "sft", "preference", "prompt")
 TRL_COLUMNS = ("prompt", "completion", "chosen", "rejected", "messages", "conversations", "text")
@@ -118,7 +118,9 @@ def _present(row: Row, field: str, expected: str) -> Any:
     if value is None:
         raise RowError(field, f"expected {expected}, got nothing (the field is missing or null)")
     if isinstance(value, (str, list)) and not (value.strip() if isinstance(value, str) else value):
-        raise RowError(field, f"expected {expected}, got an empty {'string' if isinstance(value, str) else 'list'}")
+        raise RowError(
+            field, f"expected {expected}, got an empty {'string' if isinstance(value, str) else 'list'}"
+        )
     return value
 
 
@@ -127,17 +129,24 @@ def _check_messages(value: list, field: str) -> list[Message]:
     messages = []
     for i, message in enumerate(value, 1):
         if not isinstance(message, dict):
-            raise RowError(field, f"expected message {i} to be a {{role, content}} object, got {_type_name(message)}")
+            raise RowError(
+                field, f"expected message {i} to be a {{role, content}} object, got {_type_name(message)}"
+            )
         # Arrow gives rows of a file mixing both styles all four keys, the unused ones null.
         sharegpt = message.get("role") is None and message.get("from") is not None
-        speaker, content = (message.get("from"), message.get("value")) if sharegpt else (
-            message.get("role"), message.get("content"))
+        speaker, content = (
+            (message.get("from"), message.get("value"))
+            if sharegpt
+            else (message.get("role"), message.get("content"))
+        )
         if not isinstance(speaker, str) or speaker not in ROLE_NAMES:
             known = ", ".join(ROLE_NAMES)
             raise RowError(field, f"expected message {i} to have a role among {known}, got {speaker!r}")
         role = ROLE_NAMES[speaker]
         if not isinstance(content, str):
-            raise RowError(field, f"expected message {i} ({role}) to have string content, got {_type_name(content)}")
+            raise RowError(
+                field, f"expected message {i} ({role}) to have string content, got {_type_name(content)}"
+            )
         if role != "assistant" and not content.strip():
             raise RowError(field, f"expected message {i} ({role}) to have text, got an empty string")
         messages.append({"role": role, "content": content})
@@ -152,7 +161,9 @@ def to_conversation(row: Row, field: str) -> list[Message]:
         return _check_messages(value, field)
     if is_hh_text(value):
         return _check_messages(parse_hh(value), field)
-    raise RowError(field, f"expected {expected}, got {_type_name(value) if not isinstance(value, str) else 'plain text'}")
+    raise RowError(
+        field, f"expected {expected}, got {_type_name(value) if not isinstance(value, str) else 'plain text'}"
+    )
 
 
 def to_prompt(row: Row, field: str, *, drop_reply: bool = False) -> list[Message]:
@@ -190,12 +201,19 @@ def to_reply(row: Row, field: str) -> list[Message]:
 
 def _check_reply(messages: list[Message], field: str) -> list[Message]:
     if not messages:
-        raise RowError(field, "expected a reply after the prompt, got nothing (the conversation ends with the prompt)")
+        raise RowError(
+            field, "expected a reply after the prompt, got nothing (the conversation ends with the prompt)"
+        )
     if messages[0]["role"] != "assistant":
-        raise RowError(field, f"expected a reply starting with an assistant turn, got a {messages[0]['role']} turn "
-                              "(is the prompt repeated in it?)")
+        raise RowError(
+            field,
+            f"expected a reply starting with an assistant turn, got a {messages[0]['role']} turn "
+            "(is the prompt repeated in it?)",
+        )
     if messages[-1]["role"] != "assistant":
-        raise RowError(field, f"expected a reply ending with an assistant turn, got a {messages[-1]['role']} turn")
+        raise RowError(
+            field, f"expected a reply ending with an assistant turn, got a {messages[-1]['role']} turn"
+        )
     return messages
 
 
@@ -213,17 +231,25 @@ def split_shared_prompt(chosen: list[Message], rejected: list[Message]) -> tuple
 
 # --- row converters (one per input layout) -------------------------------------------------------
 
+
 def preference_row(row: Row) -> Row:
     """Explicit or implicit prompt + chosen/rejected -> conversational prompt/chosen/rejected."""
     if "prompt" in row:
         _present(row, "prompt", "a string or a list of messages")
     # A string prompt beside conversational replies is implicit in them (TRL's maybe_extract_prompt).
-    explicit = "prompt" in row and not (isinstance(row["prompt"], str) and isinstance(row.get("chosen"), list))
+    explicit = "prompt" in row and not (
+        isinstance(row["prompt"], str) and isinstance(row.get("chosen"), list)
+    )
     if explicit:
-        prompt, chosen, rejected = to_prompt(row, "prompt"), to_reply(row, "chosen"), to_reply(row, "rejected")
+        prompt, chosen, rejected = (
+            to_prompt(row, "prompt"),
+            to_reply(row, "chosen"),
+            to_reply(row, "rejected"),
+        )
     else:
-        prompt, chosen, rejected = split_shared_prompt(to_conversation(row, "chosen"),
-                                                       to_conversation(row, "rejected"))
+        prompt, chosen, rejected = split_shared_prompt(
+            to_conversation(row, "chosen"), to_conversation(row, "rejected")
+        )
         _check_reply(chosen, "chosen")
         _check_reply(rejected, "rejected")
     if chosen == rejected:
@@ -299,6 +325,7 @@ def _prompt_from_alpaca(row: Row) -> Row:
 
 # --- detection -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Format:
     """An input layout: the columns it needs and reads, what it produces, and the row converter."""
@@ -324,12 +351,19 @@ FORMATS: dict[str, list[Format]] = {
     "text": [Format("text", ("text",), ("text",), ("text",), _text(blank_ok=True))],
     "sft": [
         Format("messages", ("messages",), ("messages",), ("messages",), _sft_messages("messages")),
-        Format("sharegpt", ("conversations",), ("conversations",), ("messages",), _sft_messages("conversations")),
+        Format(
+            "sharegpt", ("conversations",), ("conversations",), ("messages",), _sft_messages("conversations")
+        ),
         Format("prompt-completion", _PC, _PC, _PC, _sft_prompt_completion),
         Format("preference", ("chosen", "rejected"), _PAIR, _PC, _sft_from_preference),
         Format("alpaca", ("instruction", "output"), _ALPACA, _PC, _alpaca("output")),
-        Format("alpaca-eval-annotations", ("instruction", "output_1"), ("instruction", "input", "output_1"),
-               _PC, _alpaca("output_1")),
+        Format(
+            "alpaca-eval-annotations",
+            ("instruction", "output_1"),
+            ("instruction", "input", "output_1"),
+            _PC,
+            _alpaca("output_1"),
+        ),
         Format("text", ("text",), ("text",), ("text",), _text(blank_ok=False)),
     ],
     "preference": [Format("preference", ("chosen", "rejected"), _PAIR, _PAIR, preference_row)],
@@ -352,8 +386,10 @@ def detect_format(columns: list[str], kind: str, source: str) -> Format:
         if all(c in columns for c in fmt.needs):
             return fmt
     wanted = " | ".join("+".join(f.needs) for f in FORMATS[kind])
-    raise AlignpipeError(f"{source}: cannot read it as {kind} data: its columns are {columns}; "
-                         f"expected one of these column sets: {wanted}")
+    raise AlignpipeError(
+        f"{source}: cannot read it as {kind} data: its columns are {columns}; "
+        f"expected one of these column sets: {wanted}"
+    )
 
 
 def describe(fmt: Format, first_row: Row | None) -> str:

@@ -1,13 +1,13 @@
 """Reward modelling with TRL's RewardTrainer (Bradley-Terry loss on chosen/rejected pairs).
 
     alignpipe reward --config recipes/minigpt/reward.yaml [--key value ...]
-    python -m pipeline.reward --config ...
-    accelerate launch pipeline/reward.py --config ...
+    python -m alignpipe.stages.reward --config ...
+    accelerate launch pipeline/stages/reward.py --config ...
 
 The reward model is an `AutoModelForSequenceClassification` with one label,
 initialised by default from the SFT checkpoint (`model_name_or_path`); MiniGPT
 uses its sequence-classification class, which reads the score at the last
-non-pad token. Preference data in any format of pipeline/data.py. With LoRA the
+non-pad token. Preference data in any format of pipeline/core/data.py. With LoRA the
 `score` head is trained and saved with the adapter (task type SEQ_CLS).
 Reports held-out pairwise accuracy (`eval_accuracy`).
 """
@@ -16,15 +16,17 @@ from __future__ import annotations
 
 from trl import RewardConfig, RewardTrainer, get_peft_config
 
-import pipeline  # noqa: F401
-from pipeline import stage
-from pipeline.configs import DataArguments, ModelConfig, parse_stage_args
-from pipeline.errors import run_cli
-from pipeline.modeling import load_reward_model
+import alignpipe  # noqa: F401
+from alignpipe.core import stage
+from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
+from alignpipe.core.errors import run_cli
+from alignpipe.core.modeling import load_reward_model
 
 
 def main(argv: list[str] | None = None) -> int:
-    script_args, training_args, model_args = parse_stage_args((DataArguments, RewardConfig, ModelConfig), argv)
+    script_args, training_args, model_args = parse_stage_args(
+        (DataArguments, RewardConfig, ModelConfig), argv
+    )
     record = stage.start("reward", script_args, training_args, model_args)
 
     tokenizer = stage.tokenizer_for(script_args, model_args, training_args)
