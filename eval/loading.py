@@ -10,7 +10,6 @@ match). A local-looking path that does not exist is an `AlignpipeError` naming i
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +18,8 @@ from trl import ModelConfig
 
 import alignpipe  # noqa: F401  (registers MiniGPT with the Auto classes)
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.io import locate
 from alignpipe.core.modeling import align_with_tokenizer, load_causal_lm, load_reward_model, load_tokenizer
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass
@@ -34,12 +32,8 @@ class Loaded:
 
 
 def check_path(path: str, what: str) -> None:
-    """AlignpipeError when `path` is neither an existing file/folder nor something shaped like a Hub id."""
-    if Path(path).expanduser().exists():
-        return
-    if _HUB_ID.match(path) and not path.startswith((".", "~")):
-        return  # a Hub id: from_pretrained tries the Hub (or its cache) and explains a failure
-    raise AlignpipeError(f"{what} path {path} does not exist")
+    """AlignpipeError when `path` is neither an existing file/folder nor shaped like a Hub id."""
+    locate(path, what)
 
 
 def adapter_base(path: str) -> str | None:

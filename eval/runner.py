@@ -34,11 +34,12 @@ from pathlib import Path
 import torch
 
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.io import write_json
 from alignpipe.eval import benchmarks as bm
 from alignpipe.eval import verbosity as vb
 from alignpipe.eval.generation import Generation, generate, prompt_ids
 from alignpipe.eval.loading import Loaded, load_lm, load_rm, sibling_stage
-from alignpipe.eval.schema import SCHEMA_VERSION, digits, label, summary, write_json
+from alignpipe.eval.schema import SCHEMA_VERSION, digits, label, summary
 from alignpipe.eval.suite import HarnessSection, Suite, load_suite
 
 

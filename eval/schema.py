@@ -17,8 +17,6 @@ NaN and infinities are written as null (valid JSON).
 from __future__ import annotations
 
 import json
-import math
-import os
 from pathlib import Path
 
 from alignpipe.core.errors import AlignpipeError
@@ -118,26 +116,6 @@ def summary(metrics: dict) -> dict[str, float]:
     if "kl" in metrics:
         out["kl"] = metrics["kl"]["kl"]
     return out
-
-
-def clean(obj):
-    """`obj` with NaN/inf floats as None, tuples as lists and numpy scalars as Python numbers."""
-    if isinstance(obj, dict):
-        return {str(k): clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def write_json(path: Path, data: dict) -> Path:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(clean(data), indent=2, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def read_eval(path: str | Path) -> dict:

@@ -50,12 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[name][0])
     from alignpipe.core.errors import run_cli
 
-    # Stage scripts parse sys.argv (TrlParser does), so present them a normal argv while they run.
-    saved, sys.argv = sys.argv, [f"alignpipe {name}", *rest]
-    try:
-        return run_cli(module.main, rest)
-    finally:
-        sys.argv = saved
+    return run_cli(module.main, rest)  # each command names itself (`prog`) in its usage and errors
 
 
 if __name__ == "__main__":

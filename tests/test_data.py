@@ -576,7 +576,7 @@ def test_hub_id_offline_gives_a_clear_error(monkeypatch):
 
 
 def test_missing_local_file_is_named(tmp_path):
-    with pytest.raises(AlignpipeError, match="no such file or folder"):
+    with pytest.raises(AlignpipeError, match="data source .*nope.jsonl does not exist"):
         load_mixture({"datasets": [{"id": str(tmp_path / "nope.jsonl")}]}, "sft")
 
 

@@ -15,7 +15,9 @@ import yaml
 
 from alignpipe import cli
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.run import recipe as orchestrate_recipe
 from alignpipe.run import runner as orchestrate
+from alignpipe.run.manifest import complete_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "recipes" / "tiny"
@@ -193,7 +195,7 @@ def test_killed_stage_resumes_from_its_checkpoint_with_the_same_losses(e2e, tmp_
         proc.wait()
     assert manifest(run_dir)["stages"]["sft"]["status"] == "running"  # what a crash leaves
     assert not (run_dir / "sft" / "run_record.json").exists()
-    ckpt = orchestrate.complete_checkpoint(run_dir / "sft")
+    ckpt = complete_checkpoint(run_dir / "sft")
     step = int(ckpt.split("-")[1])
     assert 4 <= step < 20
     # mark the checkpoint's log: only a run that resumes from it carries the mark into its final state
@@ -229,17 +231,19 @@ def test_killed_stage_resumes_from_its_checkpoint_with_the_same_losses(e2e, tmp_
 
 def test_recipe_errors_are_clear(tmp_path):
     with pytest.raises(AlignpipeError, match="unknown stage 'sfft'"):
-        orchestrate.load_pipeline(write_pipeline(tmp_path / "a.yaml", {"sfft": {"recipe": "x.yaml"}}))
+        orchestrate_recipe.load_pipeline(write_pipeline(tmp_path / "a.yaml", {"sfft": {"recipe": "x.yaml"}}))
     with pytest.raises(AlignpipeError, match="recipe .*missing.yaml does not exist"):
-        orchestrate.load_pipeline(write_pipeline(tmp_path / "b.yaml", {"sft": {"recipe": "missing.yaml"}}))
+        orchestrate_recipe.load_pipeline(
+            write_pipeline(tmp_path / "b.yaml", {"sft": {"recipe": "missing.yaml"}})
+        )
     (tmp_path / "sft.yaml").write_text("max_steps: 1\n")
     with pytest.raises(AlignpipeError, match="RUN_DIR/sft"):
-        orchestrate.load_pipeline(
+        orchestrate_recipe.load_pipeline(
             write_pipeline(
                 tmp_path / "c.yaml", {"sft": {"recipe": "sft.yaml", "overrides": {"output_dir": "elsewhere"}}}
             )
         )
-    p = orchestrate.load_pipeline(write_pipeline(tmp_path / "d.yaml", {"sft": {"recipe": "sft.yaml"}}))
+    p = orchestrate_recipe.load_pipeline(write_pipeline(tmp_path / "d.yaml", {"sft": {"recipe": "sft.yaml"}}))
     with pytest.raises(AlignpipeError, match="--stages: dpo not in"):
         orchestrate._parse_stages("sft,dpo", p)
 
@@ -247,7 +251,7 @@ def test_recipe_errors_are_clear(tmp_path):
 def test_inputs_are_wired_from_earlier_stages(tmp_path):
     for name in ("pretrain", "sft", "dpo"):
         (tmp_path / f"{name}.yaml").write_text("model_name_or_path: somewhere/else\nlearning_rate: 1.0e-3\n")
-    p = orchestrate.load_pipeline(
+    p = orchestrate_recipe.load_pipeline(
         write_pipeline(
             tmp_path / "p.yaml",
             {
@@ -262,7 +266,7 @@ def test_inputs_are_wired_from_earlier_stages(tmp_path):
         )
     )
     run = tmp_path / "run"
-    assert orchestrate.resolve(p, "tokenizer", run).argv == [
+    assert orchestrate_recipe.resolve(p, "tokenizer", run).argv == [
         "--output",
         str(run / "tokenizer"),
         "--kind",
@@ -270,21 +274,21 @@ def test_inputs_are_wired_from_earlier_stages(tmp_path):
         "--vocab-size",
         "100",
     ]
-    pre = orchestrate.resolve(p, "pretrain", run).recipe
+    pre = orchestrate_recipe.resolve(p, "pretrain", run).recipe
     assert (
         pre["tokenizer_name_or_path"] == str(run / "tokenizer")
         and pre["model_name_or_path"] == "somewhere/else"
     )
-    dpo = orchestrate.resolve(p, "dpo", run)
+    dpo = orchestrate_recipe.resolve(p, "dpo", run)
     assert dpo.recipe["model_name_or_path"] == str(run / "sft")
     assert dpo.recipe["ref_model_name_or_path"] == "my/ref" and dpo.recipe["beta"] == 0.5  # overrides win
     assert dpo.recipe["seed"] == 7 and dpo.recipe["learning_rate"] == 1e-3
-    ev = orchestrate.resolve(p, "eval", run).parts
+    ev = orchestrate_recipe.resolve(p, "eval", run).parts
     assert list(ev) == ["sft", "dpo"]
     assert ev["dpo"][:4] == ["--model", str(run / "dpo"), "--ref", str(run / "sft")]
     assert ev["sft"][:4] == ["--model", str(run / "sft"), "--ref", "none"]  # not compared with itself
     assert "--reward-model" not in ev["dpo"]  # no reward stage in this pipeline
-    assert orchestrate.resolve(p, "report", run).argv == [str(run), "--output", str(run / "report")]
-    assert orchestrate.dependencies(p, "dpo") == ["sft"]
-    assert orchestrate.dependencies(p, "sft") == ["pretrain"]
-    assert orchestrate.dependencies(p, "eval") == ["sft", "dpo"]
+    assert orchestrate_recipe.resolve(p, "report", run).argv == [str(run), "--output", str(run / "report")]
+    assert orchestrate_recipe.dependencies(p, "dpo") == ["sft"]
+    assert orchestrate_recipe.dependencies(p, "sft") == ["pretrain"]
+    assert orchestrate_recipe.dependencies(p, "eval") == ["sft", "dpo"]

@@ -14,6 +14,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 import alignpipe  # noqa: F401
 from alignpipe.core import stage
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.io import is_secret_key
 from alignpipe.stages import dpo, reward, sft
 
 
@@ -87,7 +88,8 @@ def test_sft_minigpt_loss_falls_and_reloads(tiny_minigpt, tiny_data, tmp_path, c
     assert same_logits(capture["model"], reloaded)
     record = json.loads((out / "run_record.json").read_text())
     assert record["stage"] == "sft" and "eval_loss" in record["metrics"]
-    assert not any("token" in k.lower() and "hub" in k.lower() for k in record["config"]["training"])
+    secrets = {k: v for k, v in record["config"]["training"].items() if is_secret_key(k)}
+    assert "hub_token" in secrets and all(v in (None, "***") for v in secrets.values())
     assert (out / "README.md").is_file()  # model card
     assert (
         reloaded.generation_config.eos_token_id

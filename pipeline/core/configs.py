@@ -77,10 +77,11 @@ class StageParser(TrlParser):
         return rest
 
 
-def parse_stage_args(dataclass_types, argv: list[str] | None = None):
-    """Parse `--config RECIPE.yaml [--key value ...]` into one instance of each dataclass type."""
+def parse_stage_args(dataclass_types, argv: list[str] | None = None, *, prog: str | None = None):
+    """Parse `--config RECIPE.yaml [--key value ...]` into one instance of each dataclass type; `prog` names
+    the command in usage and error messages (e.g. "alignpipe sft")."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = StageParser(dataclass_types)
+    parser = StageParser(dataclass_types, prog=prog)
     recipe = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else "command line"
     try:
         parsed = parser.parse_args_and_config(argv)

@@ -60,6 +60,7 @@ from datasets import Dataset, DatasetDict, Features
 
 from alignpipe.core.errors import AlignpipeError, DataError
 from alignpipe.core.formats import KINDS, Format, RowError, describe, detect_format
+from alignpipe.core.io import locate
 
 MAX_ERRORS = 50  # stop reading a source after this many bad rows
 SHOWN_ERRORS = 5  # bad rows named in the error message
@@ -123,16 +124,8 @@ class Source:
 
 def _local_path(spec: str, base_dir: str | Path | None) -> Path | None:
     """The local file or folder `spec` names, None for a Hub id; AlignpipeError for a missing path."""
-    path = Path(spec).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = Path(base_dir) / path
-    if path.exists():
-        return path
-    suffixes = "".join(Path(spec).suffixes[-2:])
-    looks_local = spec.startswith((".", "/", "~")) or any(suffixes.startswith(s) for s in _BUILDERS)
-    if looks_local or spec.count("/") > 1:
-        raise AlignpipeError(f"data source {spec!r}: no such file or folder ({path.resolve()})")
-    return None
+    where = locate(spec, "data source", base_dir)
+    return where if isinstance(where, Path) else None
 
 
 def _builder_for(path: Path) -> str:
@@ -416,13 +409,15 @@ def load_mixture(
     max_length: int | None = None,
     base_dir: str | Path | None = None,
     drop_long: bool = False,
+    shuffle: bool = True,
 ) -> DatasetDict:
     """The mixture's "train" and "test" rows, converted to TRL's format for `kind` and validated.
 
     `mixture` is the recipe's `dataset_mixture` dict (module docstring); its `seed` wins over `seed`.
     With `tokenizer` and `max_length`, every row is also checked with `check_lengths` (an error, or with
     `drop_long` the long rows are left out and counted on stderr). Relative local
-    paths are taken from `base_dir` (default: the working directory).
+    paths are taken from `base_dir` (default: the working directory). `shuffle=False` keeps the rows in
+    the sources' order (pretraining packs documents as they come).
     """
     if kind not in KINDS:
         raise AlignpipeError(f"unknown data kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -454,7 +449,8 @@ def load_mixture(
             pool.append(train)
     test_size = mixture.get("test_split_size")
     if pool:
-        pooled = _concatenate(pool).shuffle(seed=seed)
+        pooled = _concatenate(pool)
+        pooled = pooled.shuffle(seed=seed) if shuffle or test_size else pooled
         if test_size:
             try:
                 split = pooled.train_test_split(test_size=test_size, seed=seed)
@@ -465,7 +461,8 @@ def load_mixture(
         else:
             train_parts.append(pooled)
     aligned = _align(train_parts + test_parts)
-    train = datasets.concatenate_datasets(aligned[: len(train_parts)]).shuffle(seed=seed)
+    train = datasets.concatenate_datasets(aligned[: len(train_parts)])
+    train = train.shuffle(seed=seed) if shuffle else train
     test = datasets.concatenate_datasets(aligned[len(train_parts) :]) if test_parts else train.select([])
     return DatasetDict({"train": train, "test": test})
 

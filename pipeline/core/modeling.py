@@ -7,8 +7,6 @@ the recipe turns it on; weights load from safetensors.
 
 from __future__ import annotations
 
-import os
-
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 from trl import ModelConfig, get_quantization_config
@@ -16,15 +14,16 @@ from trl import ModelConfig, get_quantization_config
 import alignpipe  # noqa: F401  (registers MiniGPT with the Auto classes)
 from alignpipe.core.chat_templates import prepare_tokenizer
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.io import hub_unreachable, locate
 
 
 def _load_error(what: str, path: str, e: Exception) -> AlignpipeError:
-    p = str(path)
-    looks_local = p.startswith((".", "/", "~")) or p.count("/") != 1 or os.path.exists(p)
-    if looks_local and not os.path.exists(p):
-        return AlignpipeError(f"cannot load {what}: {p} does not exist (run the stage that writes it first?)")
-    hint = "" if looks_local else " (a Hub id: is the Hub reachable, or the model in the local cache?)"
-    return AlignpipeError(f"cannot load {what} from {p}{hint}: {e}")
+    """A clear error for a failed `from_pretrained`: a missing local folder, a Hub id out of reach, or a
+    folder that holds something else."""
+    where = locate(path, f"cannot load {what}:", hint="run the stage that writes it first?")
+    if isinstance(where, str):
+        return hub_unreachable(what, where, e)
+    return AlignpipeError(f"cannot load {what} from {path}: {e}")
 
 
 def load_tokenizer(

@@ -5,19 +5,20 @@ Schema (version 1):
     {"schema": 1, "stage": str, "started": iso, "finished": iso, "duration_s": float,
      "config": {section: {field: value}}, "metrics": {name: number}, "versions": {pkg: ver},
      "git_commit": str | null, "seed": int | null}
-Secrets never enter a record: fields whose names mention a token or password are dropped.
+Secrets never enter a record: settings that `alignpipe.core.io.is_secret_key` calls secrets are masked.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+
+from alignpipe.core.io import jsonable, mask_secrets, write_json
 
 SCHEMA = 1
 PACKAGES = [
@@ -31,7 +32,6 @@ PACKAGES = [
     "bitsandbytes",
     "evaluate",
 ]
-_SECRET_WORDS = ("token", "password", "secret")
 
 
 def versions() -> dict[str, str]:
@@ -54,20 +54,10 @@ def git_commit() -> str | None:
         return None
 
 
-def _jsonable(v):
-    if isinstance(v, (str, int, float, bool)) or v is None:
-        return v
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    return str(v)
-
-
 def config_dict(obj) -> dict:
     """A dataclass (TRL/Transformers config) as plain JSON, without secrets."""
     d = obj.to_dict() if hasattr(obj, "to_dict") else dataclasses.asdict(obj)
-    return {k: _jsonable(v) for k, v in d.items() if not any(w in k.lower() for w in _SECRET_WORDS)}
+    return mask_secrets({k: jsonable(v) for k, v in d.items()})
 
 
 def now() -> str:
@@ -104,11 +94,7 @@ class RunRecord:
             "git_commit": git_commit(),
             "seed": self.seed,
         }
-        path = self.output_dir / "run_record.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(rec, indent=2))
-        os.replace(tmp, path)
-        return path
+        return write_json(self.output_dir / "run_record.json", rec)
 
 
 def read_record(stage_dir: str | Path) -> dict | None:

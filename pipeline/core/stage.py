@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 
 import torch
+from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from alignpipe.core.chat_templates import has_generation_markers
 from alignpipe.core.configs import DataArguments
 from alignpipe.core.data import load_mixture, mixture_from_args
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.log import echo
 from alignpipe.core.modeling import load_tokenizer
 from alignpipe.core.runrecord import RunRecord
 
@@ -30,6 +32,9 @@ def model_path(model_args, what: str = "model_name_or_path") -> str:
 
 
 def start(stage: str, script_args, training_args, model_args) -> RunRecord:
+    """Seed every generator before anything builds a model (Trainer seeds only in its `__init__`, after a
+    randomly initialised head would have been drawn), pick the `report_to` default, open the run record."""
+    set_seed(training_args.seed)
     if training_args.report_to in (None, "all") or training_args.report_to == ["all"]:
         training_args.report_to = []  # no surprise uploads to trackers; recipes opt in
     return RunRecord(
@@ -129,7 +134,7 @@ def finish(
         record.write()
         dataset_name = script_args.dataset_name or "alignpipe-mixture"
         trainer.create_model_card(dataset_name=dataset_name, tags=["alignpipe", *tags])
-        print(f"{record.stage}: saved to {args.output_dir}")
+        echo(f"{record.stage}: saved to {args.output_dir}")
     if args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name, tags=["alignpipe", *tags])
     return metrics

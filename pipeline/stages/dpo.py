@@ -50,7 +50,9 @@ def apply_rpo(training_args: DPOConfig, rpo_alpha: float | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    script_args, training_args, model_args = parse_stage_args((DPOArguments, DPOConfig, ModelConfig), argv)
+    script_args, training_args, model_args = parse_stage_args(
+        (DPOArguments, DPOConfig, ModelConfig), argv, prog="alignpipe dpo"
+    )
     apply_rpo(training_args, script_args.rpo_alpha)
     record = stage.start("dpo", script_args, training_args, model_args)
 

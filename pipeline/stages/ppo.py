@@ -435,7 +435,9 @@ def heldout_values(trainer, policy, rows) -> dict[str, list[float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    script_args, training_args, model_args = parse_stage_args((PPOArguments, PPOConfig, ModelConfig), argv)
+    script_args, training_args, model_args = parse_stage_args(
+        (PPOArguments, PPOConfig, ModelConfig), argv, prog="alignpipe ppo"
+    )
     training_args.sft_model_path = stage.model_path(model_args)  # TRL's field; PPOTrainer itself ignores it
     record = stage.start("ppo", script_args, training_args, model_args)
 

@@ -11,8 +11,8 @@ comes from the embedded corpus (`dataset_name: default`), local .txt/.jsonl/
 .parquet files, a Hub data set, or a `dataset_mixture`. Documents are joined
 with eos and cut into `block_size` blocks (run_clm style); when a source has no
 held-out split, the last `test_split_size` of its tokens is held out (as
-nanoGPT does). Logs train loss and held-out loss/perplexity; saves model,
-tokenizer and run_record.json.
+nanoGPT does). Logs train loss and held-out loss/perplexity; `stage.finish` saves model,
+tokenizer, generation config, run_record.json and the model card, as in every stage.
 """
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ import os
 from dataclasses import dataclass, field
 
 from datasets import Dataset
-from transformers import Trainer, TrainingArguments, default_data_collator, set_seed
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import Trainer, TrainingArguments, default_data_collator
 
 import alignpipe  # noqa: F401
+from alignpipe.core import stage
 from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
+from alignpipe.core.data import load_mixture
 from alignpipe.core.errors import AlignpipeError, run_cli
+from alignpipe.core.log import echo
 from alignpipe.core.modeling import align_with_tokenizer, load_causal_lm, load_tokenizer
-from alignpipe.core.runrecord import RunRecord
 from alignpipe.core.tokenizers import train_tokenizer
 from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
 
@@ -58,7 +59,11 @@ class PretrainArguments(DataArguments):
 
 
 class PretrainTrainer(Trainer):
-    """Trainer that also logs held-out perplexity next to held-out loss."""
+    """Trainer that also logs held-out perplexity next to held-out loss, and takes TRL's model-card
+    arguments (`dataset_name`), as `stage.finish` gives them to every stage's trainer."""
+
+    def create_model_card(self, dataset_name: str | None = None, **kwargs) -> None:
+        super().create_model_card(dataset=kwargs.pop("dataset", dataset_name), **kwargs)
 
     def log(self, logs: dict, *args, **kwargs) -> None:
         if "eval_loss" in logs:
@@ -67,24 +72,16 @@ class PretrainTrainer(Trainer):
 
 
 def load_texts(args: PretrainArguments) -> tuple[list[str], list[str]]:
-    """Training and held-out documents (held-out may be empty: then tokens are split in `pack`)."""
-    if args.dataset_mixture:
-        from alignpipe.core.data import load_mixture
-
-        dd = load_mixture(args.dataset_mixture, "text", seed=args.dataset_mixture.get("seed", 0))
-        return list(dd["train"]["text"]), list(dd["test"]["text"]) if "test" in dd else []
-    name = args.dataset_name or "default"
-    if name == "default":
-        from alignpipe.defaults import load_default
-
-        return list(load_default("text", "train")["text"]), list(load_default("text", "test")["text"])
-    if os.path.isfile(name) and name.endswith(".txt"):  # one document, nanoGPT style
+    """Training and held-out documents in their order (held-out may be empty: then `main` holds out the
+    token stream's tail). A .txt file is one document, nanoGPT style; every other source goes through
+    `alignpipe.core.data` like any stage's data (`dataset_name: default` is the embedded corpus)."""
+    name = args.dataset_name or (None if args.dataset_mixture else "default")
+    if name and os.path.isfile(name) and name.endswith(".txt"):
         with open(name, encoding="utf-8") as f:
             return [f.read()], []
-    from alignpipe.core.data import load_mixture
-
-    dd = load_mixture({"datasets": [{"id": name, "config": args.dataset_config}]}, "text")
-    return list(dd["train"]["text"]), list(dd["test"]["text"]) if "test" in dd else []
+    mixture = args.dataset_mixture or {"datasets": [{"id": name, "config": args.dataset_config}]}
+    dd = load_mixture(mixture, "text", seed=mixture.get("seed", 0), shuffle=False)
+    return list(dd["train"]["text"]), list(dd["test"]["text"])
 
 
 def pack(texts: list[str], tokenizer, block_size: int) -> list[list[int]]:
@@ -128,15 +125,9 @@ def build_model(args: PretrainArguments, model_args: ModelConfig, training_args,
 
 def main(argv: list[str] | None = None) -> int:
     args, training_args, model_args = parse_stage_args(
-        (PretrainArguments, TrainingArguments, ModelConfig), argv
+        (PretrainArguments, TrainingArguments, ModelConfig), argv, prog="alignpipe pretrain"
     )
-    set_seed(training_args.seed)
-    record = RunRecord(
-        "pretrain",
-        training_args.output_dir,
-        {"script": args, "training": training_args, "model": model_args},
-        training_args.seed,
-    )
+    record = stage.start("pretrain", args, training_args, model_args)
 
     train_texts, test_texts = load_texts(args)
     if not train_texts:
@@ -159,11 +150,10 @@ def main(argv: list[str] | None = None) -> int:
 
     model = build_model(args, model_args, training_args, tokenizer)
     n_params = sum(p.numel() for p in model.parameters())
-    print(
+    echo(
         f"model: {type(model).__name__}, {n_params / 1e6:.2f}M parameters; "
         f"{len(train_blocks)} train / {len(test_blocks)} held-out blocks of {args.block_size} tokens"
     )
-
     trainer = PretrainTrainer(
         model=model,
         args=training_args,
@@ -172,22 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         processing_class=tokenizer,
         data_collator=default_data_collator,
     )
-    last = get_last_checkpoint(training_args.output_dir) if os.path.isdir(training_args.output_dir) else None
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or last)
-    metrics = trainer.evaluate()
-    record.add(
-        train_result.metrics, **metrics, n_params=n_params, train_tokens=len(train_blocks) * args.block_size
-    )
-
-    trainer.save_model(training_args.output_dir)
-    if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(training_args.output_dir)
-        trainer.save_state()
-        record.write()
-        print(
-            f"held-out loss {metrics['eval_loss']:.4f}, perplexity {math.exp(metrics['eval_loss']):.2f}; "
-            f"saved to {training_args.output_dir}"
-        )
+    sizes = {"n_params": n_params, "train_tokens": len(train_blocks) * args.block_size}
+    stage.finish(trainer, record, tokenizer, args, tags=["pretraining"], extra_metrics=lambda _trainer: sizes)
     return 0
 
 

@@ -25,7 +25,7 @@ from alignpipe.core.modeling import load_reward_model
 
 def main(argv: list[str] | None = None) -> int:
     script_args, training_args, model_args = parse_stage_args(
-        (DataArguments, RewardConfig, ModelConfig), argv
+        (DataArguments, RewardConfig, ModelConfig), argv, prog="alignpipe reward"
     )
     record = stage.start("reward", script_args, training_args, model_args)
 

@@ -23,7 +23,9 @@ from alignpipe.core.modeling import load_causal_lm
 
 
 def main(argv: list[str] | None = None) -> int:
-    script_args, training_args, model_args = parse_stage_args((DataArguments, SFTConfig, ModelConfig), argv)
+    script_args, training_args, model_args = parse_stage_args(
+        (DataArguments, SFTConfig, ModelConfig), argv, prog="alignpipe sft"
+    )
     record = stage.start("sft", script_args, training_args, model_args)
 
     tokenizer = stage.tokenizer_for(script_args, model_args, training_args)

@@ -40,10 +40,10 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.io import is_secret_key
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors.index.json")
-_SECRET_KEYS = ("token", "hub_token", "use_auth_token", "api_key")
 
 
 @dataclass
@@ -217,11 +217,7 @@ def _recipe(stage_dir: Path) -> dict | None:
     if not path.is_file():
         return None
     recipe = yaml.safe_load(path.read_text()) or {}
-    return {
-        k: v
-        for k, v in recipe.items()
-        if str(k).lower() not in _SECRET_KEYS and "password" not in str(k).lower()
-    }
+    return {k: v for k, v in recipe.items() if not is_secret_key(k)}
 
 
 def write_card(built: Built, stage_dir: Path, repo_id: str, license: str, base_model: str | None) -> Path:

@@ -1,0 +1,184 @@
+"""Small rules every part of alignpipe shares, each written once.
+
+- `write_json` / `write_text` / `atomic_open`: atomic writes (a temporary file beside the target, then `os.replace`), so a
+  reader never sees half a file and a crash leaves the previous version;
+- `is_secret_key`, `mask_secrets`, `mask_argv`: which settings are secrets (Hub tokens, passwords, API keys)
+  and how every file the project writes (manifest, recipes, run records, cards, logs) leaves them out;
+- `locate`: whether a model or data reference is a local path or a Hub id, and a clear error for a local
+  path that does not exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from alignpipe.core.errors import AlignpipeError
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def jsonable(obj: Any) -> Any:
+    """Plain JSON values: numpy/torch scalars as numbers, NaN/inf as null, tuples as lists, other objects as
+    their string."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path) -> Iterator[IO[str]]:
+    """A text file to write that replaces `path` only when the block ends without an error (parent folders
+    are created; on an error the temporary file is removed and `path` is left as it was)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write `text` to `path` atomically."""
+    with atomic_open(path) as f:
+        f.write(text)
+    return Path(path)
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """`data` as indented JSON (see `jsonable`), written atomically."""
+    return write_text(path, json.dumps(jsonable(data), indent=2, allow_nan=False, ensure_ascii=False) + "\n")
+
+
+# --------------------------------------------------------------------------- secrets
+
+MASK = "***"
+#: A setting is a secret when one of the words of its name (split at `_`, `-`, `.` and case changes) is one
+#: of these, or the name contains one of `SECRET_PHRASES`...
+SECRET_WORDS = frozenset(
+    {"token", "password", "passwd", "secret", "key", "apikey", "credential", "credentials"}
+)
+SECRET_PHRASES = ("api_key", "apikey", "access_token", "auth_token", "hf_token")
+#: ...unless it names a tokenizer's special token or counts tokens (`pad_token`, `eos_token_id`, `stop_token`,
+#: `max_new_tokens` are settings, not secrets).
+SPECIAL_TOKEN_FIELDS = frozenset(
+    f"{w}_token" for w in ("pad", "bos", "eos", "unk", "sep", "cls", "mask", "stop", "additional_special")
+)
+
+
+def _words(name: str) -> list[str]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
+
+
+def is_secret_key(name: object) -> bool:
+    """Whether a setting called `name` holds a secret (the one rule: run records, manifest, recipes, publish)."""
+    words = _words(str(name))
+    key = "_".join(words)
+    if key in SPECIAL_TOKEN_FIELDS or key.endswith(("_token_id", "_token_ids")):
+        return False
+    if any(p in key for p in SECRET_PHRASES):
+        return True
+    return any(w in SECRET_WORDS for w in words)
+
+
+def mask_secrets(obj: Any) -> Any:
+    """A copy of `obj` (nested dicts and lists) with every secret setting's value replaced by `MASK`."""
+    if isinstance(obj, dict):
+        return {
+            k: (MASK if is_secret_key(k) and v not in (None, "") else mask_secrets(v)) for k, v in obj.items()
+        }
+    if isinstance(obj, (list, tuple)):
+        return [mask_secrets(v) for v in obj]
+    return obj
+
+
+def mask_argv(argv: list[str]) -> list[str]:
+    """Command-line arguments with the value after a secret flag (`--hub_token X`, `--api-key=X`) masked."""
+    out = list(argv)
+    for i, a in enumerate(out):
+        if not a.startswith("-"):
+            continue
+        flag, eq, _ = a.partition("=")
+        if not is_secret_key(flag):
+            continue
+        if eq:
+            out[i] = f"{flag}={MASK}"
+        elif i + 1 < len(out):
+            out[i + 1] = MASK
+    return out
+
+
+# --------------------------------------------------------------------------- local path or Hub id
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+_FILE_SUFFIXES = (
+    ".json",
+    ".jsonl",
+    ".parquet",
+    ".csv",
+    ".txt",
+    ".gz",
+    ".yaml",
+    ".yml",
+    ".safetensors",
+    ".bin",
+)
+
+
+def looks_like_hub_id(ref: str) -> bool:
+    """`gpt2`, `Qwen/Qwen2.5-0.5B`: one or two name parts, nothing that only a path has."""
+    s = str(ref)
+    return (
+        bool(_HUB_ID.match(s))
+        and not s.startswith((".", "~"))
+        and ".." not in s
+        and not s.lower().endswith(_FILE_SUFFIXES)
+    )
+
+
+def locate(
+    ref: str | os.PathLike, what: str, base_dir: str | Path | None = None, hint: str = ""
+) -> Path | str:
+    """The existing local file or folder `ref` names (a `Path`), else `ref` itself as a Hub id (a `str`).
+
+    A reference that exists locally (relative to `base_dir` when given) is local; one that does not and is
+    shaped like a Hub id is a Hub id; anything else is a local path that does not exist: an AlignpipeError
+    naming `what` and the path, followed by `hint`."""
+    ref = str(ref)
+    path = Path(ref).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    if path.exists():
+        return path
+    if looks_like_hub_id(ref):
+        return ref
+    shown = "" if str(path.resolve()) == ref else f" ({path.resolve()})"
+    raise AlignpipeError(f"{what} {ref} does not exist{shown}" + (f"; {hint}" if hint else ""))
+
+
+def hub_unreachable(what: str, ref: str, error: Exception) -> AlignpipeError:
+    """The error for a Hub id that could not be loaded: offline, unknown, or gated."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    why = "HF_HUB_OFFLINE is set and it is not in the local cache" if offline else "is the Hub reachable?"
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return AlignpipeError(f"cannot load {what} {ref!r} from the Hugging Face Hub ({why}): {first}")

@@ -1,0 +1,283 @@
+"""The pipeline recipe of `alignpipe run`: reading and checking it (`load_pipeline`), which stages feed which
+(`INPUTS`, `dependencies`), and turning one stage into the argv and resolved recipe it runs with (`resolve`).
+
+The recipe format and the precedence of settings are described in `alignpipe.run.runner`'s docstring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alignpipe.cli import COMMANDS
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.io import mask_argv, mask_secrets
+
+ROOT = Path(__file__).resolve().parents[2]  # the project checkout
+DEFAULT_PIPELINE = ROOT / "recipes" / "minigpt" / "pipeline.yaml"
+
+ORDER = ("tokenizer", "pretrain", "sft", "reward", "ppo", "dpo", "eval", "report")
+TRAINING = ("pretrain", "sft", "reward", "ppo", "dpo")
+MODEL_STAGES = ("pretrain", "sft", "ppo", "dpo")  # causal LMs that eval scores
+#: The module each stage runs (its `main(argv)`), from the one command registry.
+MODULES = {name: COMMANDS[name][0] for name in ORDER}
+# Recipe field <- the earlier stage whose output folder it gets (when that stage is in the pipeline).
+INPUTS: dict[str, dict[str, str]] = {
+    "pretrain": {"tokenizer_name_or_path": "tokenizer"},
+    "sft": {"model_name_or_path": "pretrain"},
+    "reward": {"model_name_or_path": "sft"},
+    "ppo": {
+        "model_name_or_path": "sft",
+        "ref_model_name_or_path": "sft",
+        "reward_model_path": "reward",
+        "value_model_path": "reward",
+    },
+    "dpo": {"model_name_or_path": "sft", "ref_model_name_or_path": "sft"},
+}
+STAGE_KEYS = {
+    "training": {"recipe", "overrides", "enabled"},
+    "tokenizer": {"overrides", "enabled"},
+    "eval": {"suite", "models", "ref", "reward_model", "overrides", "enabled"},
+    "report": {"overrides", "enabled"},
+}
+
+
+class StageFailed(Exception):
+    """A stage did not finish; the message is the one-line reason."""
+
+
+# --- the pipeline recipe ---------------------------------------------------------------------------
+
+
+@dataclass
+class StageSpec:
+    name: str
+    recipe: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    enabled: bool = True
+    options: dict[str, Any] = field(default_factory=dict)  # eval: suite, models, ref, reward_model
+
+
+@dataclass
+class Pipeline:
+    path: Path
+    contents: dict
+    output_dir: str
+    seed: int | None
+    stages: dict[str, StageSpec]  # in ORDER
+
+    def has(self, name: str) -> bool:
+        return name in self.stages and self.stages[name].enabled
+
+
+def _kind(name: str) -> str:
+    return "training" if name in TRAINING else name
+
+
+def load_pipeline(path: str | Path) -> Pipeline:
+    """Read and check a pipeline recipe; every stage recipe it names must exist."""
+    path = Path(path)
+    if not path.is_file():
+        raise AlignpipeError(f"pipeline recipe {path} does not exist")
+    try:
+        contents = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise AlignpipeError(f"{path}: not valid YAML: {e}") from e
+    if (
+        not isinstance(contents, dict)
+        or not isinstance(contents.get("stages"), dict)
+        or not contents["stages"]
+    ):
+        raise AlignpipeError(
+            f"{path}: expected a mapping with a non-empty 'stages' mapping (stage name -> settings)"
+        )
+    unknown = set(contents) - {"output_dir", "seed", "stages", "description"}
+    if unknown:
+        raise AlignpipeError(
+            f"{path}: unknown top-level keys {sorted(unknown)}; "
+            "allowed: output_dir, seed, stages, description"
+        )
+    stages = {}
+    for name, spec in contents["stages"].items():
+        if name not in ORDER:
+            raise AlignpipeError(f"{path}: unknown stage {name!r}; stages are {', '.join(ORDER)}")
+        spec = {} if spec is None else spec
+        if not isinstance(spec, dict):
+            raise AlignpipeError(f"{path}: stage {name}: expected a mapping of settings, got {spec!r}")
+        allowed = STAGE_KEYS[_kind(name)]
+        if set(spec) - allowed:
+            raise AlignpipeError(
+                f"{path}: stage {name}: unknown keys {sorted(set(spec) - allowed)}; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
+        overrides = spec.get("overrides") or {}
+        if not isinstance(overrides, dict):
+            raise AlignpipeError(f"{path}: stage {name}: overrides must be a mapping (flag -> value)")
+        if "output_dir" in overrides or "output" in overrides:
+            raise AlignpipeError(
+                f"{path}: stage {name}: its output folder is RUN_DIR/{name}; "
+                "set output_dir at the top of the pipeline recipe instead"
+            )
+        recipe = None
+        if name in TRAINING:
+            if not spec.get("recipe"):
+                raise AlignpipeError(f"{path}: stage {name}: set 'recipe' (the stage's own recipe YAML)")
+            recipe = Path(spec["recipe"])
+            recipe = recipe if recipe.is_absolute() else (path.resolve().parent / recipe)
+            if not recipe.is_file():
+                raise AlignpipeError(f"{path}: stage {name}: recipe {recipe} does not exist")
+        options = {k: spec[k] for k in ("suite", "models", "ref", "reward_model") if k in spec}
+        suite = str(options.get("suite", ""))
+        if (
+            suite.endswith((".yaml", ".yml")) and not Path(suite).is_absolute()
+        ):  # a suite file beside the recipe
+            options["suite"] = str(path.resolve().parent / suite)
+        stages[name] = StageSpec(name, recipe, dict(overrides), bool(spec.get("enabled", True)), options)
+    seed = contents.get("seed")
+    if seed is not None and not isinstance(seed, int):
+        raise AlignpipeError(f"{path}: seed must be an integer, got {seed!r}")
+    ordered = {n: stages[n] for n in ORDER if n in stages}
+    return Pipeline(
+        path.resolve(), contents, str(contents.get("output_dir") or "runs/alignpipe"), seed, ordered
+    )
+
+
+def dependencies(pipeline: Pipeline, name: str) -> list[str]:
+    """The earlier stages of `pipeline` whose outputs `name` reads."""
+    if name in INPUTS:
+        deps = set(INPUTS[name].values())
+    elif name == "eval":
+        deps = set(eval_models(pipeline)) | set(eval_refs(pipeline))
+    elif name == "report":
+        deps = set(ORDER[:-1])
+    else:
+        deps = set()
+    return [d for d in ORDER if d in deps and pipeline.has(d)]
+
+
+def eval_refs(pipeline: Pipeline) -> tuple[str | None, str | None]:
+    """(reference, reward model) of the eval stage: stage names or paths; by default sft and reward when the
+    pipeline has them."""
+    spec = pipeline.stages.get("eval")
+    if spec is None:
+        return None, None
+    ref = spec.options.get("ref", "sft" if pipeline.has("sft") else None)
+    rm = spec.options.get("reward_model", "reward" if pipeline.has("reward") else None)
+    return ref, rm
+
+
+def eval_models(pipeline: Pipeline) -> list[str]:
+    """What the eval stage scores: model stage names (RUN_DIR/<stage>) or other paths / Hub ids."""
+    spec = pipeline.stages.get("eval")
+    if spec is None:
+        return []
+    models = spec.options.get("models")
+    if models is None:
+        return [m for m in MODEL_STAGES if pipeline.has(m)]
+    return [str(m) for m in ([models] if isinstance(models, str) else models)]
+
+
+# --- resolving a stage into a command --------------------------------------------------------------
+
+
+def _flags(overrides: dict[str, Any]) -> list[str]:
+    """argparse flags for the tokenizer, eval and report commands: key -> --key (underscores as dashes);
+    True -> a bare flag, False/None -> left out, a list -> several values."""
+    argv = []
+    for key, value in overrides.items():
+        flag = "--" + str(key).replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value is False or value is None:
+            continue
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def _stage_path(run_dir: Path, ref: str | None) -> str | None:
+    """A stage name -> RUN_DIR/<stage>; anything else is a path or Hub id, passed on as it is."""
+    if ref is None:
+        return None
+    return str(run_dir / ref) if ref in MODEL_STAGES + ("reward",) else str(ref)
+
+
+@dataclass
+class Resolved:
+    """What a stage will run: its argv (for the stage's main) and, for training stages, its recipe."""
+
+    argv: list[str]
+    recipe: dict | None = None  # the resolved recipe, written to RUN_DIR/<stage>/recipe.yaml
+    source: str | None = None  # the stage recipe it came from
+    inputs: dict[str, str] = field(default_factory=dict)  # recipe field -> stage it was wired from
+    overrides: dict[str, Any] = field(default_factory=dict)  # the pipeline's overrides for the stage
+    parts: dict[str, list[str]] = field(default_factory=dict)  # eval: model -> argv
+
+    def digest(self) -> str:
+        blob = json.dumps(
+            {"argv": self.argv, "recipe": self.recipe, "parts": self.parts}, sort_keys=True, default=str
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def record(self) -> dict:
+        out: dict[str, Any] = {"argv": mask_argv(self.argv)}
+        if self.recipe is not None:
+            out.update(
+                recipe=self.source,
+                overrides=mask_secrets(self.overrides),
+                inputs=self.inputs,
+                resolved_recipe=mask_secrets(self.recipe),
+                seed=self.recipe.get("seed"),
+            )
+        if self.parts:
+            out["evaluations"] = {m: mask_argv(a) for m, a in self.parts.items()}
+        out["digest"] = self.digest()
+        return out
+
+
+def resolve(pipeline: Pipeline, name: str, run_dir: Path) -> Resolved:
+    spec = pipeline.stages[name]
+    out = run_dir / name
+    if name in TRAINING:
+        try:
+            recipe = yaml.safe_load(spec.recipe.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise StageFailed(f"recipe {spec.recipe} is not valid YAML: {e}") from e
+        if not isinstance(recipe, dict):
+            raise StageFailed(f"recipe {spec.recipe} is not a mapping of settings")
+        inputs = {
+            f: src for f, src in INPUTS.get(name, {}).items() if pipeline.has(src) and f not in spec.overrides
+        }
+        for f, src in inputs.items():
+            recipe[f] = str(run_dir / src)
+        if pipeline.seed is not None:
+            recipe["seed"] = pipeline.seed
+        recipe.update(spec.overrides)
+        recipe["output_dir"] = str(out)
+        return Resolved(
+            ["--config", str(out / "recipe.yaml")], recipe, str(spec.recipe), inputs, spec.overrides
+        )
+    if name == "tokenizer":
+        return Resolved(["--output", str(out), *_flags(spec.overrides)])
+    if name == "report":
+        return Resolved([str(run_dir), "--output", str(out), *_flags(spec.overrides)])
+    # eval: one evaluation per model, against the reference with the reward model
+    ref, rm = (_stage_path(run_dir, r) for r in eval_refs(pipeline))
+    parts = {}
+    for m in eval_models(pipeline):
+        model = _stage_path(run_dir, m)
+        argv = ["--model", model]
+        if ref:
+            argv += ["--ref", ref if ref != model else "none"]  # the reference is not compared with itself
+        if rm:
+            argv += ["--reward-model", rm]
+        argv += ["--suite", str(spec.options.get("suite", "default")), "--output", str(out / Path(m).name)]
+        parts[Path(m).name] = argv + _flags(spec.overrides)
+    return Resolved([], parts=parts)
