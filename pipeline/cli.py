@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from alignpipe.core.log import echo
+
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
     "tokenizer": ("alignpipe.stages.tokenizer", "train a byte-level BPE or char tokenizer on a corpus"),
@@ -41,11 +43,11 @@ def _usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(_usage())
+        echo(_usage())
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"alignpipe: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        echo(f"alignpipe: unknown command {name!r}\n\n{_usage()}", err=True)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
     from alignpipe.core.errors import run_cli

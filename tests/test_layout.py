@@ -50,3 +50,94 @@ def test_packages_import_from_anywhere(tmp_path):
     )
     pkg, ev = out.stdout.split()
     assert Path(pkg) == ROOT / "pipeline" / "__init__.py" and Path(ev) == ROOT / "eval" / "__init__.py"
+
+
+# --------------------------------------------------------------------------- documented launch lines
+
+DOCS = ["README.md", "docs/*.md", "accelerate_configs/*.yaml", "recipes/**/*.yaml", "scripts/*.sh"]
+
+
+def documented_launches() -> list[tuple[str, list[str]]]:
+    """(file, words after `accelerate launch`) of every documented launch of a stage script."""
+    import re
+    import shlex
+
+    found = []
+    for pattern in DOCS:
+        for path in sorted(ROOT.glob(pattern)):
+            text = "\n".join(line.lstrip("#").rstrip() for line in path.read_text().splitlines())
+            text = text.replace("\\\n", " ")
+            for m in re.finditer(
+                r"accelerate launch\s+((?:[^`\n]|\n(?!\n))*?pipeline/stages/\w+\.py[^`\n]*)", text
+            ):
+                command = " ".join(m.group(1).split())
+                if "$" in command and "slurm" not in path.name:  # shell placeholders are filled in elsewhere
+                    command = re.sub(r"\$\(\([^)]*\)\)|\$\w+", "1", command)
+                found.append((str(path.relative_to(ROOT)), shlex.split(command.replace("$", ""))))
+    return found
+
+
+def test_documented_launch_lines_name_real_configs_and_scripts():
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.commands.launch import launch_command_parser
+
+    launches = documented_launches()
+    assert len(launches) >= 8, launches
+    for where, words in launches:
+        args, _ = launch_command_parser().parse_known_args(words)  # every flag is one accelerate knows
+        script = ROOT / args.training_script
+        assert script.is_file(), f"{where}: {args.training_script} does not exist"
+        configs = (
+            sorted((ROOT / "accelerate_configs").glob("*.yaml"))
+            if "X.yaml" in str(args.config_file)
+            else [ROOT / args.config_file]
+            if args.config_file
+            else []
+        )
+        for config in configs:
+            assert config.is_file(), f"{where}: {config} does not exist"
+            load_config_from_file(str(config))  # accelerate reads it
+        if args.training_script_args[:1] == ["--config"] and args.training_script_args[1] != "RECIPE":
+            assert (ROOT / args.training_script_args[1]).is_file(), where
+
+
+def test_documented_stage_scripts_run_by_path():
+    """Each script the docs launch runs as a file (`python pipeline/stages/X.py --help`), and the CPU DDP line
+    runs as printed under `accelerate launch` on this machine (two ranks, each printing its usage)."""
+    scripts = sorted(
+        {
+            words[-3] if words[-2] == "RECIPE" else w
+            for _, words in documented_launches()
+            for w in words
+            if w.startswith("pipeline/stages/")
+        }
+    )
+    for script in scripts:
+        out = subprocess.run(
+            [sys.executable, script, "--help"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert out.returncode == 0 and "usage:" in out.stdout, (script, out.stderr[-2000:])
+    env = {**__import__("os").environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            "accelerate_configs/cpu_ddp.yaml",
+            "pipeline/stages/sft.py",
+            "--help",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0 and out.stdout.count("usage: alignpipe sft") == 2, out.stderr[-2000:]

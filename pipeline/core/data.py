@@ -49,7 +49,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +60,7 @@ from datasets import Dataset, DatasetDict, Features
 from alignpipe.core.errors import AlignpipeError, DataError
 from alignpipe.core.formats import KINDS, Format, RowError, describe, detect_format
 from alignpipe.core.io import locate
+from alignpipe.core.log import echo
 
 MAX_ERRORS = 50  # stop reading a source after this many bad rows
 SHOWN_ERRORS = 5  # bad rows named in the error message
@@ -436,7 +436,7 @@ def load_mixture(
                 s.test = check_lengths(s.test, tokenizer, max_length, s.test_label, drop=drop_long)
             dropped = n - len(s.train) - (len(s.test) if s.test is not None else 0)
             if dropped:
-                print(f"{s.label}: left out {dropped} rows longer than {max_length} tokens", file=sys.stderr)
+                echo(f"{s.label}: left out {dropped} rows longer than {max_length} tokens", err=True)
     _harmonise(sources, kind)
 
     train_parts, test_parts, pool = [], [], []

@@ -7,8 +7,9 @@ expected. `cli.main` and each stage's `__main__` print it and exit with code 2.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
+
+from alignpipe.core.log import say_error
 
 
 class AlignpipeError(Exception):
@@ -33,8 +34,8 @@ def run_cli(main: Callable[..., int | None], argv: list[str] | None = None) -> i
     try:
         return int(main(argv) or 0)
     except AlignpipeError as e:
-        print(f"alignpipe: error: {e}", file=sys.stderr)
+        say_error(f"alignpipe: error: {e}")
         return 2
     except KeyboardInterrupt:
-        print("alignpipe: interrupted", file=sys.stderr)
+        say_error("alignpipe: interrupted")
         return 130

@@ -5,6 +5,7 @@ Under `accelerate launch` or `torchrun` every rank runs the same script; only th
 own logs (Trainer, TRL) keep their own rank handling.
 
 - `echo(*parts, err=False)`: a line for the user, on stdout (or stderr), flushed;
+- `say_error(text)`: an error line on stderr from every rank (the others prefixed "[rank N]");
 - `warn(text)`: "warning: text" on stderr, through the `alignpipe` logger, so a caller that collects
   warnings (eval) or a log file (`alignpipe run`) sees the same line.
 The stream is looked up when a line is written, so `alignpipe run`'s log capture sees it.
@@ -30,6 +31,14 @@ def echo(*parts: object, err: bool = False, end: str = "\n") -> None:
     """`print` on the main process only, flushed at once."""
     if is_main_process():
         print(*parts, file=sys.stderr if err else sys.stdout, end=end, flush=True)
+
+
+def say_error(text: str) -> None:
+    """An error line on stderr from every process (each rank may fail for its own reason); ranks other
+    than the main one name themselves."""
+    rank = os.environ.get("RANK")
+    prefix = f"[rank {rank}] " if rank not in (None, "", "0") else ""
+    print(prefix + text, file=sys.stderr, flush=True)
 
 
 class _CurrentStderr(logging.StreamHandler):

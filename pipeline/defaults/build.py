@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.log import echo
 from alignpipe.defaults import ALL_KINDS, DEFAULT_TASKS, SPLITS, TASKS, default_rows
 from alignpipe.defaults.tasks import check_tasks
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             path = args.output / f"{kind}_{split}.jsonl"
             with path.open("w", encoding="utf-8") as f:
                 f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-            print(f"{path}: {len(rows)} rows")
+            echo(f"{path}: {len(rows)} rows")
     return 0
 
 

@@ -34,9 +34,10 @@ import platform
 import re
 import sysconfig
 import tokenize
-import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from alignpipe.core.log import warn
 
 #: Bump when the extraction rules change, so stale caches are not reused.
 FORMAT_VERSION = 1
@@ -204,7 +205,7 @@ def build_corpus(min_chars: int = 4_000_000, cache: bool = True) -> str:
         return path.read_text(encoding="utf-8")
     text = DOC_SEP.join(_documents(itertools.chain(_stdlib_sources(), _topup_sources()), min_chars))
     if len(text) < min_chars:
-        warnings.warn(f"only {len(text):,} characters of offline prose found (asked for {min_chars:,})")
+        warn(f"only {len(text):,} characters of offline prose found (asked for {min_chars:,})")
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # atomic: parallel workers may race

@@ -38,6 +38,7 @@ from transformers import (
 
 import alignpipe  # noqa: F401
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.log import echo
 from alignpipe.models.minigpt import MiniGPTForCausalLM, MiniGPTForSequenceClassification
 
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -216,5 +217,5 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     diff = export(args.checkpoint, args.output, args.atol)
     arch = AutoConfig.from_pretrained(args.output).architectures[0]
-    print(f"exported {args.checkpoint} -> {args.output} as {arch} (max |logit diff| {diff:.2e})")
+    echo(f"exported {args.checkpoint} -> {args.output} as {arch} (max |logit diff| {diff:.2e})")
     return 0

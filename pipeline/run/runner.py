@@ -56,6 +56,7 @@ from pathlib import Path
 import yaml
 
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.log import echo
 from alignpipe.core.runrecord import now
 from alignpipe.run.launch import launch_command, run_in_process, run_subprocess
 from alignpipe.run.manifest import Manifest, complete_checkpoint, outputs_present, report_file, run_lock
@@ -83,8 +84,7 @@ def _fmt_duration(seconds: float | None) -> str:
     return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"
 
 
-def _say(msg: str) -> None:
-    print(msg, flush=True)
+_say = echo
 
 
 class Runner:

@@ -40,7 +40,6 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
 from transformers.trainer_utils import TrainOutput
-from transformers.utils import logging
 from trl import get_peft_config
 from trl.experimental.ppo import PPOConfig
 from trl.experimental.ppo import PPOTrainer as TRLPPOTrainer
@@ -53,10 +52,9 @@ import alignpipe  # noqa: F401
 from alignpipe.core import stage
 from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
 from alignpipe.core.errors import AlignpipeError, run_cli
+from alignpipe.core.log import warn
 from alignpipe.core.modeling import align_with_tokenizer, load_causal_lm, load_reward_model, load_tokenizer
 from alignpipe.defaults import check_answer
-
-logger = logging.get_logger("alignpipe.ppo")
 
 
 @dataclass
@@ -291,7 +289,7 @@ class PPOTrainer(TRLPPOTrainer):
                     "TRL's PPOTrainer cannot resume from a checkpoint; drop "
                     "resume_from_checkpoint (a checkpoint's policy can be the new start)"
                 )
-            logger.warning(f"{resume_from_checkpoint} exists, but PPOTrainer cannot resume: starting over")
+            warn(f"{resume_from_checkpoint} exists, but PPOTrainer cannot resume: starting over")
         start = time.time()
         gc.freeze()  # TRL runs gc.collect() twice a step; objects made before training need no re-scanning
         try:
@@ -390,7 +388,7 @@ def heldout_metrics(trainer) -> dict[str, float]:
         metrics["kl_bound"] = trainer.kl_bound
         metrics["kl_within_bound"] = metrics["heldout/kl"] <= trainer.kl_bound
         if not metrics["kl_within_bound"]:
-            logger.warning(
+            warn(
                 f"held-out KL {metrics['heldout/kl']:.3f} exceeds kl_bound {trainer.kl_bound}: "
                 "the policy drifted far from its reference (raise kl_coef, or train less)"
             )

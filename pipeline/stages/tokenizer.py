@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Iterator
 
 from alignpipe.core.errors import run_cli
+from alignpipe.core.log import echo
 from alignpipe.core.tokenizers import train_tokenizer
 
 
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         texts = load_default("text", "train")["text"]
     tok = train_tokenizer(texts, args.kind, args.vocab_size)
     tok.save_pretrained(args.output)
-    print(f"saved a {args.kind} tokenizer with {len(tok)} tokens to {args.output}")
+    echo(f"saved a {args.kind} tokenizer with {len(tok)} tokens to {args.output}")
     return 0
 
 

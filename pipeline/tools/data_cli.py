@@ -25,6 +25,7 @@ from pathlib import Path
 
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.formats import KINDS
+from alignpipe.core.log import echo
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,9 +75,9 @@ def _summary(values: list[int]) -> str:
 
 
 def _check(args: argparse.Namespace, ds, fmt: str, label: str) -> None:
-    print(f"source: {label}")
-    print(f"format: {fmt}")
-    print(f"rows:   {len(ds)}")
+    echo(f"source: {label}")
+    echo(f"format: {fmt}")
+    echo(f"rows:   {len(ds)}")
     chars: dict[str, list[int]] = {}
     words: dict[str, list[int]] = {}
     for row in ds:
@@ -84,10 +85,10 @@ def _check(args: argparse.Namespace, ds, fmt: str, label: str) -> None:
             chars.setdefault(field, []).append(len(text))
             words.setdefault(field, []).append(len(text.split()))
     header = f"{'':10} {'':6} {'mean':>9} {'median':>8} {'max':>8}"
-    print(header)
+    echo(header)
     for field, counts in chars.items():
-        print(f"{field:10} {'chars':6} {_summary(counts)}")
-        print(f"{'':10} {'words':6} {_summary(words[field])}")
+        echo(f"{field:10} {'chars':6} {_summary(counts)}")
+        echo(f"{'':10} {'words':6} {_summary(words[field])}")
     if args.tokenizer:
         from transformers import AutoTokenizer
 
@@ -99,11 +100,11 @@ def _check(args: argparse.Namespace, ds, fmt: str, label: str) -> None:
             raise AlignpipeError(f"could not load the tokenizer {args.tokenizer!r}: {e}") from e
         for field, lengths in token_lengths(ds, tokenizer).items():
             what = field if field in ("messages", "text", "prompt") else f"prompt+{field}"
-            print(f"{what:10} {'tokens':6} {_summary(lengths)}")
+            echo(f"{what:10} {'tokens':6} {_summary(lengths)}")
         if args.max_length is not None:
             check_lengths(ds, tokenizer, args.max_length, label)
-            print(f"ok: every row fits in {args.max_length} tokens")
-    print(f"ok: all {len(ds)} rows are valid {args.kind} data")
+            echo(f"ok: every row fits in {args.max_length} tokens")
+    echo(f"ok: all {len(ds)} rows are valid {args.kind} data")
 
 
 def _convert(args: argparse.Namespace, ds) -> None:
@@ -118,7 +119,7 @@ def _convert(args: argparse.Namespace, ds) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    print(f"wrote {len(ds)} rows to {out}")
+    echo(f"wrote {len(ds)} rows to {out}")
 
 
 def main(argv: list[str] | None = None) -> int:

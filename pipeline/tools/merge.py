@@ -17,6 +17,7 @@ from pathlib import Path
 
 import alignpipe  # noqa: F401
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.log import echo
 
 
 def load_adapter_model(adapter_dir: str, **kwargs):
@@ -55,5 +56,5 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args(argv)
     out = merge(args.adapter_dir, args.output)
-    print(f"merged {args.adapter_dir} into its base; saved to {out}")
+    echo(f"merged {args.adapter_dir} into its base; saved to {out}")
     return 0

@@ -47,6 +47,7 @@ import re
 from dataclasses import dataclass
 
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.log import echo
 
 # Hoffmann et al. (2022), Approach 3 fit of L(N, D) = E + A / N**ALPHA + B / D**BETA.
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
@@ -656,14 +657,14 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     if args.json:
-        print(json.dumps(out, indent=2))
+        echo(json.dumps(out, indent=2))
     else:
         parts = []
         if "plan" in out:
             parts.append(format_plan(out["plan"]))
         if "memory" in out:
             parts.append(format_memory(out["memory"], markdown=args.markdown))
-        print("\n\n".join(parts))
+        echo("\n\n".join(parts))
     return 0
 
 

@@ -41,6 +41,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.io import is_secret_key
+from alignpipe.core.log import echo
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors.index.json")
@@ -104,7 +105,7 @@ def _tokenizer(src: Path, out: Path) -> None:
     except (OSError, ValueError) as e:
         raise AlignpipeError(f"cannot load the tokenizer saved in {src}: {e}") from e
     if not tok.chat_template:
-        print(f"note: the tokenizer in {src} has no chat template; publishing it without one")
+        echo(f"note: the tokenizer in {src} has no chat template; publishing it without one")
     tok.save_pretrained(out)
 
 
@@ -208,7 +209,7 @@ def _read_eval(stage_dir: Path, stage: str) -> dict | None:
 
         return read_eval(path)
     except (ImportError, AlignpipeError) as e:
-        print(f"note: eval results left out of the card: {e}")
+        echo(f"note: eval results left out of the card: {e}")
         return None
 
 
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             license=args.license,
         )
         files = sorted(p.name for p in built.folder.iterdir())
-        print(
+        echo(
             f"dry run: wrote the {built.kind} of {stage_dir} ({built.architecture}) to {built.folder}: "
             f"{', '.join(files)}; nothing uploaded"
         )
@@ -320,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             token=token,
             commit_message=f"alignpipe publish: {built.stage} ({built.kind})",
         )
-    print(f"published the {built.kind} of {stage_dir} to {url}")
+    echo(f"published the {built.kind} of {stage_dir} to {url}")
     return 0
 
 
