@@ -24,10 +24,21 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from alignpipe.models.export import to_gpt2
-from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, count_flops_peak
+from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
 from benchmarks import save_result
 
 SHAPE = {"vocab_size": 8192, "d_model": 256, "n_layers": 4, "n_heads": 8, "max_seq": 512}
+
+
+def count_flops_peak(n: int = 1024, iters: int = 10, dtype=torch.float32) -> float:
+    """Measured dense matmul FLOP/s on this device: the peak that MFU is reported against."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        a @ b
+    dt = time.perf_counter() - t0
+    return 2 * n**3 * iters / dt
 
 
 def models():

@@ -98,6 +98,11 @@ def render(tokenizer, messages: list[dict], add_generation_prompt: bool) -> str:
     return text + "\n\n" if add_generation_prompt else text
 
 
+def message_text(messages: list[dict] | str) -> str:
+    """A conversation (or a reply) as plain text: the message contents joined by blank lines."""
+    return messages if isinstance(messages, str) else "\n\n".join(m["content"] for m in messages)
+
+
 def encode(tokenizer, text: str) -> list[int]:
     """Token ids of already-rendered text (the template wrote any special tokens)."""
     return tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -186,9 +191,10 @@ def sequence_logprobs(
     *,
     batch_size: int = 8,
     desc: str = "scoring",
+    temperature: float = 1.0,
 ) -> list[torch.Tensor]:
-    """Per-token log-probabilities of each continuation given its context (log-softmax in float32, as
-    TRL computes them, returned as float64 CPU tensors for summing).
+    """Per-token log-probabilities of each continuation given its context (log-softmax in float32 of the
+    logits divided by `temperature`, as TRL computes them, returned as float64 CPU tensors for summing).
 
     Every context must hold at least one token (the first continuation token is predicted from the
     context's last). A pair longer than the model's context loses tokens from the left of its context.
@@ -227,6 +233,8 @@ def sequence_logprobs(
             positions = (mask_t.cumsum(-1) - 1).clamp(min=0)
             logits = model(input_ids=ids_t, attention_mask=mask_t, position_ids=positions).logits
             logits = logits[:, P - 1 : P + R - 1].float()  # the positions that predict the continuation
+            if temperature != 1.0:
+                logits = logits / temperature
             logp = selective_log_softmax(logits, ids_t[:, P:]).double().cpu()
             for row, i in enumerate(idx):
                 out[i] = logp[row, : len(pairs[i][1])]

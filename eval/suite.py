@@ -49,7 +49,7 @@ harness:                        # lm-evaluation-harness tasks (optional extra `l
   num_fewshot: null
   batch_size: 8
   apply_chat_template: false
-verbosity:                      # the verbosity warning's thresholds (alignpipe.eval.verbosity)
+verbosity:                      # the verbosity warning's thresholds (alignpipe.eval.sections.verbosity)
   max_ratio: 1.3
   margin: 2.0
 ```

@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dpo": ("alignpipe.stages.dpo", "direct preference optimisation with TRL's DPOTrainer"),
     "ppo": ("alignpipe.stages.ppo", "RLHF with TRL's PPOTrainer on a learned reward model"),
     "eval": ("alignpipe.eval.cli", "held-out benchmarks, win rates and verbosity checks"),
-    "report": ("alignpipe.eval.report", "one report across all stages of a run directory"),
+    "report": ("alignpipe.eval.report.run", "one report across all stages of a run directory"),
     "run": ("alignpipe.run.runner", "run a whole pipeline recipe (all stages, skip/resume)"),
     "publish": ("alignpipe.tools.publish", "publish a stage's model to the Hugging Face Hub"),
     "plan": ("alignpipe.tools.plan", "Chinchilla scaling-law planner: optimal params/tokens and loss"),

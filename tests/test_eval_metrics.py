@@ -1,14 +1,14 @@
-"""Length / repetition statistics (eval/verbosity.py) and the local evaluate modules (eval/metrics/)."""
+"""Length / repetition statistics (eval/sections/verbosity.py) and the local evaluate modules (eval/metrics/)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from alignpipe.eval import verbosity
 from alignpipe.eval.judgments import win_rate_stats
 from alignpipe.eval.lc_winrate import lc_win_rate
 from alignpipe.eval.metrics import METRIC_NAMES, load_metric, metric_path
+from alignpipe.eval.sections import verbosity
 
 
 def test_distinct_n_pools_ngrams_over_the_set():

@@ -12,9 +12,9 @@ import alignpipe  # noqa: F401
 from alignpipe.cli import main as cli
 from alignpipe.core.errors import AlignpipeError, DataError
 from alignpipe.defaults import DEFAULT_TASKS
-from alignpipe.eval import benchmarks as bm
 from alignpipe.eval.generation import GenerationSettings, generate, prompt_ids, sequence_logprobs
 from alignpipe.eval.judgments import judgment_metrics, read_judgments
+from alignpipe.eval.sections import kl, multiple_choice, perplexity, reward, tasks, win_rate
 from alignpipe.eval.suite import load_suite
 from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, MiniGPTForSequenceClassification
 
@@ -76,7 +76,7 @@ TEXTS = ["what is the answer to 3 plus 4 ? it is 7 .", "sort this list : 9 , 2 ,
 
 def test_perplexity_of_uniform_model_is_vocab_size(tiny_tokenizer):
     model = constant_logits(tiny_tokenizer, torch.zeros(len(tiny_tokenizer)))
-    out = bm.perplexity(model, tiny_tokenizer, TEXTS)
+    out = perplexity.perplexity(model, tiny_tokenizer, TEXTS)
     assert out["perplexity"] == pytest.approx(len(tiny_tokenizer), rel=1e-6)
     # bos is prepended, so every token of every text is predicted once
     assert out["tokens"] == sum(len(ids_of(tiny_tokenizer, t)) for t in TEXTS)
@@ -92,7 +92,7 @@ def test_perplexity_of_known_distribution_by_hand(tiny_tokenizer, window):
     logp = torch.log_softmax(logits.double(), -1)
     tokens = [t for text in TEXTS for t in ids_of(tiny_tokenizer, text)]
     by_hand = math.exp(-float(sum(logp[t] for t in tokens)) / len(tokens))
-    out = bm.perplexity(model, tiny_tokenizer, TEXTS, window=window, batch_size=3)
+    out = perplexity.perplexity(model, tiny_tokenizer, TEXTS, window=window, batch_size=3)
     assert out["perplexity"] == pytest.approx(by_hand, rel=1e-6)
     assert out["tokens"] == len(tokens)  # overlapping windows still predict each token exactly once
 
@@ -106,7 +106,7 @@ def test_perplexity_matches_the_models_own_loss(request, fixture, tiny_tokenizer
     ids = torch.tensor([[tiny_tokenizer.bos_token_id] + ids_of(tiny_tokenizer, text)])
     with torch.no_grad():
         loss = model(input_ids=ids, labels=ids).loss
-    out = bm.perplexity(model, tiny_tokenizer, [text])
+    out = perplexity.perplexity(model, tiny_tokenizer, [text])
     assert out["perplexity"] == pytest.approx(math.exp(loss.item()), rel=1e-4)
 
 
@@ -179,7 +179,7 @@ def test_task_accuracy_overall_and_per_task():
         {"task": "sort", "answer": "4, 5"},
     ]
     responses = ["The answer is 7.", "8", "1, 2, 3", "[1, 2, 3]", "5, 4"]
-    out = bm.task_accuracy(rows, responses)
+    out = tasks.task_accuracy(rows, responses)
     assert out["accuracy"] == pytest.approx(3 / 5) and out["n"] == 5
     assert out["per_task"] == {
         "add": {"accuracy": 0.5, "n": 2},
@@ -199,11 +199,11 @@ def test_choice_logliks_and_accuracy_by_hand(tiny_tokenizer):
     model = constant_logits(tiny_tokenizer, logits)
     logp = torch.log_softmax(logits.double(), -1)
     items = [
-        bm.ChoiceItem("What is 3 plus 4?", ["7", "8"], 0),
-        bm.ChoiceItem("What is 3 plus 5?", ["7", "8"], 1),
-        bm.ChoiceItem("Which word?", ["7", "reverse the list of words"], 1),
+        multiple_choice.ChoiceItem("What is 3 plus 4?", ["7", "8"], 0),
+        multiple_choice.ChoiceItem("What is 3 plus 5?", ["7", "8"], 1),
+        multiple_choice.ChoiceItem("Which word?", ["7", "reverse the list of words"], 1),
     ]
-    lls = bm.choice_logliks(model, tiny_tokenizer, items, batch_size=2)
+    lls = multiple_choice.choice_logliks(model, tiny_tokenizer, items, batch_size=2)
     for item, ll in zip(items, lls):
         for choice, value in zip(item.choices, ll):
             cont = ids_of(tiny_tokenizer, item.question + " " + choice)[
@@ -211,7 +211,7 @@ def test_choice_logliks_and_accuracy_by_hand(tiny_tokenizer):
             ]
             assert value == pytest.approx(float(sum(logp[t] for t in cont)))
     # "7" wins every item on raw likelihood: right on item 0 only
-    out = bm.multiple_choice_metrics(items, lls)
+    out = multiple_choice.multiple_choice_metrics(items, lls)
     assert out["acc"] == pytest.approx(1 / 3) and out["n"] == 3
     by_hand_norm = [
         int(max(range(len(ll)), key=lambda k: ll[k] / len(" " + it.choices[k]))) == it.answer
@@ -233,11 +233,11 @@ def test_multiple_choice_rows_are_validated(tmp_path):
         path = tmp_path / "mc.jsonl"
         path.write_text(json.dumps(good) + "\n" + json.dumps(row) + "\n")
         with pytest.raises(DataError, match=expected) as e:
-            bm.read_multiple_choice(path)
+            multiple_choice.read_multiple_choice(path)
         assert (e.value.source, e.value.row, e.value.field) == (str(path), 2, field)
     path.write_text(json.dumps(good) + "\n{not json\n")
     with pytest.raises(DataError, match="row 2.*not valid JSON"):
-        bm.read_multiple_choice(path)
+        multiple_choice.read_multiple_choice(path)
 
 
 # --------------------------------------------------------------------------- reward model
@@ -263,11 +263,11 @@ def test_reward_accuracy_with_rigged_reward_model(tiny_tokenizer):
             "rejected": [{"role": "assistant", "content": "8"}],
         },  # same length: a tie, half a point
     ]
-    out = bm.reward_accuracy(LengthReward(), tiny_tokenizer, rows, batch_size=3)
+    out = reward.reward_accuracy(LengthReward(), tiny_tokenizer, rows, batch_size=3)
     assert out["accuracy"] == pytest.approx(2.5 / 4) and out["ties"] == 1 and out["n"] == 4
 
     def n_tokens(p, reply):
-        msgs = bm._as_messages(p, "user") + bm._as_messages(reply, "assistant")
+        msgs = reward._as_messages(p, "user") + reward._as_messages(reply, "assistant")
         return len(ids_of(tiny_tokenizer, tiny_tokenizer.apply_chat_template(msgs, tokenize=False)))
 
     margins = [n_tokens(r["prompt"], r["chosen"]) - n_tokens(r["prompt"], r["rejected"]) for r in rows]
@@ -275,7 +275,7 @@ def test_reward_accuracy_with_rigged_reward_model(tiny_tokenizer):
 
 
 def test_judgments_follow_the_scores():
-    rows = bm.judgment_rows(
+    rows = win_rate.judgment_rows(
         [[{"role": "user", "content": "q"}]] * 3,
         ["r1", "r2", "r3"],
         ["m1", "m2", "m3"],
@@ -299,9 +299,9 @@ def test_kl_of_a_model_against_itself_is_zero_and_against_another_positive(tiny_
     prompts = prompt_ids(
         tiny_tokenizer, [[{"role": "user", "content": f"What is {i} plus 2?"}] for i in range(6)]
     )
-    same = bm.kl_divergence(model, model, tiny_tokenizer, prompts, max_new_tokens=10, samples_per_prompt=2)
+    same = kl.kl_divergence(model, model, tiny_tokenizer, prompts, max_new_tokens=10, samples_per_prompt=2)
     assert abs(same["kl"]) < 1e-9 and same["n_samples"] == 12
-    diff = bm.kl_divergence(model, other, tiny_tokenizer, prompts, max_new_tokens=10, samples_per_prompt=2)
+    diff = kl.kl_divergence(model, other, tiny_tokenizer, prompts, max_new_tokens=10, samples_per_prompt=2)
     assert diff["kl"] > 1.0
 
 
@@ -313,7 +313,7 @@ def test_kl_of_known_distributions_by_hand(tiny_tokenizer):
     logits[seven] = 0.0
     p, q = constant_logits(tiny_tokenizer, logits), constant_logits(tiny_tokenizer, torch.zeros(V))
     prompts = prompt_ids(tiny_tokenizer, [[{"role": "user", "content": "say 7"}]] * 3)
-    out = bm.kl_divergence(p, q, tiny_tokenizer, prompts, max_new_tokens=T)
+    out = kl.kl_divergence(p, q, tiny_tokenizer, prompts, max_new_tokens=T)
     assert out["kl"] == pytest.approx(T * math.log(V), rel=1e-6)
     assert out["kl_per_token"] == pytest.approx(math.log(V), rel=1e-6) and out["mean_response_tokens"] == T
 
@@ -531,17 +531,18 @@ def test_win_rate_comes_from_the_judgments_file(evaluated):
     assert [r["output_1"] for r in rows] == [s["ref"] for s in samples]
 
 
-def test_verbosity_warning_when_long_without_gain(tiny_tokenizer):
-    from alignpipe.eval.runner import Recorder, check_verbosity
+def test_verbosity_warning_when_long_without_gain(tmp_path):
+    from alignpipe.eval.context import Context
+    from alignpipe.eval.sections.verbosity import check_verbosity
 
-    rec = Recorder()
-    rec.metrics = {"verbosity": {"length_ratio": {"chars": 1.6}}, "win_rate": {"lc_win_rate": 49.0}}
-    check_verbosity(rec, load_suite("quick"))
-    assert len(rec.warnings) == 1 and "1.60x the reference length" in rec.warnings[0]
-    rec = Recorder()
-    rec.metrics = {"verbosity": {"length_ratio": {"chars": 1.6}}, "win_rate": {"lc_win_rate": 70.0}}
-    check_verbosity(rec, load_suite("quick"))
-    assert rec.warnings == []
+    ctx = Context(load_suite("quick"), tmp_path, seed=0)
+    ctx.rec.metrics = {"verbosity": {"length_ratio": {"chars": 1.6}}, "win_rate": {"lc_win_rate": 49.0}}
+    check_verbosity(ctx)
+    assert len(ctx.rec.warnings) == 1 and "1.60x the reference length" in ctx.rec.warnings[0]
+    ctx = Context(load_suite("quick"), tmp_path, seed=0)
+    ctx.rec.metrics = {"verbosity": {"length_ratio": {"chars": 1.6}}, "win_rate": {"lc_win_rate": 70.0}}
+    check_verbosity(ctx)
+    assert ctx.rec.warnings == []
 
 
 def test_cli_errors_exit_2(tmp_path, trio, capsys):
@@ -598,7 +599,7 @@ def test_harness_adapter_on_a_local_task(tiny_tokenizer, tmp_path):
     pytest.importorskip(
         "lm_eval", reason="lm-evaluation-harness is not installed (pip install 'alignpipe[lm-eval]')"
     )
-    from alignpipe.eval.harness import run_harness
+    from alignpipe.eval.sections.harness import run_harness
 
     rows = [
         {"question": "What is 2 plus 5?", "choices": ["7", "8"], "answer": 0},
@@ -625,9 +626,11 @@ def test_harness_adapter_on_a_local_task(tiny_tokenizer, tmp_path):
     logits[ids_of(tiny_tokenizer, " 7")[-1]] = 5.0  # rigged: always answers 7 -> right on rows 1 and 3
     model = constant_logits(tiny_tokenizer, logits)
     out = run_harness(model, tiny_tokenizer, ["alignpipe_local_mc"], include_path=str(tmp_path))
-    ours = bm.multiple_choice_metrics(
-        [bm.ChoiceItem(**r) for r in rows],
-        bm.choice_logliks(model, tiny_tokenizer, [bm.ChoiceItem(**r) for r in rows]),
+    ours = multiple_choice.multiple_choice_metrics(
+        [multiple_choice.ChoiceItem(**r) for r in rows],
+        multiple_choice.choice_logliks(
+            model, tiny_tokenizer, [multiple_choice.ChoiceItem(**r) for r in rows]
+        ),
     )
     assert out["alignpipe_local_mc"]["acc"] == pytest.approx(2 / 3) == pytest.approx(ours["acc"])
     assert out["alignpipe_local_mc"]["acc_norm"] == pytest.approx(ours["acc_norm"])

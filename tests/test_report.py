@@ -13,7 +13,7 @@ import alignpipe  # noqa: F401
 from alignpipe.cli import main as cli
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.modeling import align_with_tokenizer
-from alignpipe.eval.report import collect, length_warnings, metric_cells, metric_table
+from alignpipe.eval.report.run import collect, length_warnings, metric_cells, metric_table
 from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, MiniGPTForSequenceClassification
 
 SUITE = {
@@ -201,7 +201,7 @@ def test_report_content(report):
 
 
 def test_training_curve_panels():
-    from alignpipe.eval.plots import curve_panels
+    from alignpipe.eval.report.plots import curve_panels
 
     history = [
         {"step": 1, "loss": 1.0, "accuracy": 0.5},

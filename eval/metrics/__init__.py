@@ -1,7 +1,7 @@
 """Local `evaluate` modules for alignpipe's metrics, loadable offline.
 
 Each metric is a folder ``eval/metrics/<name>/`` holding ``<name>.py``, which defines an
-`evaluate.Metric` subclass that calls into `alignpipe.eval.judgments`, `alignpipe.eval.lc_winrate` and `alignpipe.eval.verbosity`
+`evaluate.Metric` subclass that calls into `alignpipe.eval.judgments`, `alignpipe.eval.lc_winrate` and `alignpipe.eval.sections.verbosity`
 (the numbers are computed there, not re-implemented here):
 
 - ``win_rate``: inputs ``preferences`` (AlpacaEval scale [1, 2], None = missing) ->

@@ -216,19 +216,30 @@ def _load_hub(spec: str, config: str | None, split: str) -> Dataset:
         ) from e
 
 
-def _load_default(kind: str, split: str, seed: int) -> Dataset:
+def _load_default(kind: str, split: str, seed: int, n: int | None = None) -> Dataset:
     try:
         from alignpipe.defaults import load_default
     except ImportError as e:
         raise AlignpipeError(f"the embedded default data is not available: {e}") from e
-    ds = load_default(kind, split, seed)
+    ds = load_default(kind, split, seed) if n is None else load_default(kind, split, seed, n=n)
     return ds[split] if isinstance(ds, DatasetDict) else ds
 
 
 def _load_raw(
-    entry: Mapping[str, Any], kind: str, seed: int, base_dir
+    entry: Mapping[str, Any], kind: str, seed: int, base_dir, n: int | None = None
 ) -> tuple[str, Dataset, str, Dataset | None]:
-    """(label, training rows, test label, held-out rows or None) of one mixture entry, before conversion."""
+    """(label, training rows, test label, held-out rows or None) of one mixture entry, before conversion;
+    with `n`, at most the first `n` rows of each split."""
+    label, train, test_label, test = _load_raw_splits(entry, kind, seed, base_dir, n)
+    if n is not None:
+        train = train.select(range(min(n, len(train))))
+        test = test.select(range(min(n, len(test)))) if test is not None else None
+    return label, train, test_label, test
+
+
+def _load_raw_splits(
+    entry: Mapping[str, Any], kind: str, seed: int, base_dir, n: int | None
+) -> tuple[str, Dataset, str, Dataset | None]:
     spec = str(entry.get("id") or "")
     if not spec:
         raise AlignpipeError(f"dataset_mixture entry {dict(entry)} has no 'id'")
@@ -240,9 +251,9 @@ def _load_raw(
         test_split = test_split or "test"
         return (
             f"default {kind} data (split {split})",
-            _load_default(kind, split, seed),
+            _load_default(kind, split, seed, n),  # the embedded generator makes just the first n rows
             f"default {kind} data (split {test_split})",
-            _load_default(kind, test_split, seed),
+            _load_default(kind, test_split, seed, n),
         )
     path = _local_path(spec, base_dir)
     label, test_label = f"{spec if path is None else path} (split {split})", f"{path} (split {test_split})"
@@ -304,10 +315,16 @@ def convert(ds: Dataset, kind: str, source: str, fmt: Format | None = None) -> D
 
 
 def load_source(
-    entry: Mapping[str, Any], kind: str, *, seed: int = 0, base_dir: str | Path | None = None
+    entry: Mapping[str, Any],
+    kind: str,
+    *,
+    seed: int = 0,
+    base_dir: str | Path | None = None,
+    n: int | None = None,
 ) -> Source:
-    """Load one mixture entry, keep its `columns`, and convert + validate its train and test rows."""
-    label, train, test_label, test = _load_raw(entry, kind, seed, base_dir)
+    """Load one mixture entry, keep its `columns`, and convert + validate its train and test rows (with `n`,
+    the first `n` rows of each split: what eval reads)."""
+    label, train, test_label, test = _load_raw(entry, kind, seed, base_dir, n)
     columns = entry.get("columns")
     if columns:
         missing = [c for c in columns if c not in train.column_names]

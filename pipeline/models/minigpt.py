@@ -415,25 +415,11 @@ class MiniGPTForSequenceClassification(MiniGPTPreTrainedModel):
         )
 
 
-def count_flops_peak(n: int = 1024, iters: int = 10, dtype=torch.float32) -> float:
-    """Measured dense matmul FLOP/s on this device: the peak that MFU is reported against."""
-    import time
-
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b  # warm-up
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        a @ b
-    dt = time.perf_counter() - t0
-    return 2 * n**3 * iters / dt
-
-
 __all__ = [
     "MiniGPTConfig",
     "MiniGPTForCausalLM",
     "MiniGPTForSequenceClassification",
     "MiniGPTModel",
-    "count_flops_peak",
     "rope_cos_sin",
     "rotate_half",
 ]

@@ -30,7 +30,6 @@ from __future__ import annotations
 import gc
 import os
 import time
-from collections import defaultdict
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 
@@ -43,10 +42,9 @@ from transformers.trainer_utils import TrainOutput
 from trl import get_peft_config
 from trl.experimental.ppo import PPOConfig
 from trl.experimental.ppo import PPOTrainer as TRLPPOTrainer
-from trl.experimental.ppo.ppo_trainer import forward, truncate_response
-from trl.experimental.utils import first_true_indices, get_reward
+from trl.experimental.ppo.ppo_trainer import truncate_response
+from trl.experimental.utils import first_true_indices
 from trl.models.utils import unwrap_model_for_generation
-from trl.trainer.utils import selective_log_softmax
 
 import alignpipe  # noqa: F401
 from alignpipe.core import stage
@@ -54,7 +52,6 @@ from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
 from alignpipe.core.errors import AlignpipeError, run_cli
 from alignpipe.core.log import warn
 from alignpipe.core.modeling import align_with_tokenizer, load_causal_lm, load_reward_model, load_tokenizer
-from alignpipe.defaults import check_answer
 
 
 @dataclass
@@ -334,38 +331,17 @@ class PPOTrainer(TRLPPOTrainer):
 # --- held-out evaluation ---------------------------------------------------------------------------
 
 
-def respond(model, queries, trainer, temperature: float | None):
-    """Answers to left-padded `queries` (KV cache on), cut after the stop token; greedy if no temperature."""
-    pad = trainer.processing_class.pad_token_id
-    sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
-    out = model.generate(
-        input_ids=queries,
-        attention_mask=queries != pad,
-        use_cache=True,
-        max_new_tokens=trainer.args.response_length,
-        eos_token_id=trainer.stop_token_id,
-        pad_token_id=pad,
-        **(sampling if temperature else {"do_sample": False}),
-    )
-    return cut_responses(out[:, queries.shape[1] :], trainer.stop_token_id, pad)
-
-
-def response_logprobs(model, queries, responses, pad_token_id: int, temperature: float):
-    """log p(y_t | x, y_<t) of each response token at `temperature`, as PPOTrainer computes them."""
-    out = forward(model, torch.cat((queries, responses), 1), pad_token_id)
-    logits = out.logits[:, queries.shape[1] - 1 : -1] / (temperature + 1e-7)
-    return selective_log_softmax(logits, responses)
-
-
 @torch.no_grad()
 def heldout_metrics(trainer) -> dict[str, float]:
     """The PPO policy against the SFT (reference) policy on the held-out prompts.
 
-    heldout/score_{ppo,sft}: mean reward-model score (no missing-eos penalty) of their answers, greedy
-    unless `heldout_greedy` is off; heldout/accuracy_{ppo,sft}: share of answers `check_answer` accepts
-    (rows with an `answer`); heldout/length_{ppo,sft}: mean answer length in tokens; heldout/kl: mean
-    over prompts of the sum over response tokens of log pi(y|x) - log ref(y|x), y sampled from the
-    policy at `temperature` (TRL's objective/kl, on held-out prompts); kl_bound and kl_within_bound.
+    heldout/score_{ppo,sft}: mean reward-model score of the whole conversation (as `alignpipe eval` scores
+    it; no missing-eos penalty), answers greedy unless `heldout_greedy` is off; heldout/accuracy_{ppo,sft}:
+    share of answers `check_answer` accepts (rows with an `answer`); heldout/length_{ppo,sft}: mean answer
+    length in tokens (stop token included); heldout/kl: `alignpipe eval`'s Monte-Carlo KL, the mean over
+    prompts of the sum over response tokens of log pi(y|x) - log ref(y|x), y sampled from the policy at
+    `temperature` (TRL's objective/kl, on held-out prompts); kl_bound and kl_within_bound. Each process
+    answers its share of the prompts; the means are over all of them.
     """
     acc, rows = trainer.accelerator, trainer.eval_dataset
     if rows is None or len(rows) == 0:
@@ -379,10 +355,8 @@ def heldout_metrics(trainer) -> dict[str, float]:
             values = heldout_values(trainer, policy, rows)
         finally:
             policy.train(training)
-    metrics = {
-        f"heldout/{k}": sum(v) / len(v)
-        for k, v in ((k, [x for part in gather_object([v]) for x in part]) for k, v in values.items())
-    }
+    gathered = {k: [x for part in gather_object([v]) for x in part] for k, v in values.items()}
+    metrics = {f"heldout/{k}": sum(v) / len(v) for k, v in gathered.items() if v}
     metrics["heldout/prompts"] = len(rows)
     if trainer.kl_bound is not None:
         metrics["kl_bound"] = trainer.kl_bound
@@ -396,36 +370,48 @@ def heldout_metrics(trainer) -> dict[str, float]:
 
 
 def heldout_values(trainer, policy, rows) -> dict[str, list[float]]:
-    """Per-prompt scores, lengths, accuracies and KLs of this process's share of `rows`."""
+    """Per-prompt scores, lengths, accuracies and KLs of this process's share of `rows`, measured with
+    `alignpipe eval`'s own functions (generation, reward scores, task accuracy, Monte-Carlo KL)."""
+    from alignpipe.eval.context import conversation_with
+    from alignpipe.eval.generation import GenerationSettings, generate
+    from alignpipe.eval.sections.kl import kl_divergence
+    from alignpipe.eval.sections.reward import reward_scores
+    from alignpipe.eval.sections.tasks import graded_rows, task_accuracy
+
     args, tok, acc = trainer.args, trainer.processing_class, trainer.accelerator
-    pad = tok.pad_token_id
+    mine = rows.select(range(acc.process_index, len(rows), acc.num_processes)).to_list()
+    prompts, conversations = [r["input_ids"] for r in mine], [r["prompt"] for r in mine]
+    graded = graded_rows(mine)
+    batch = args.per_device_eval_batch_size
+    settings = GenerationSettings(
+        greedy=trainer.heldout_greedy,
+        temperature=args.temperature,
+        max_new_tokens=args.response_length,
+        batch_size=batch,
+    )
     ref_model = policy if trainer.ref_model is None else trainer.ref_model
-    models = {"ppo": (policy, nullcontext), "sft": (ref_model, trainer.null_ref_context)}
-    answers = list(rows["answer"]) if "answer" in rows.column_names else None
-    temperature = None if trainer.heldout_greedy else args.temperature
-    values = defaultdict(list)
-    mine = list(range(acc.process_index, len(rows), acc.num_processes))
-    for i in range(0, len(mine), args.per_device_eval_batch_size):
-        idx = mine[i : i + args.per_device_eval_batch_size]
-        prompts = {"input_ids": list(rows.select(idx)["input_ids"])}
-        queries = tok.pad(prompts, return_tensors="pt")["input_ids"].to(acc.device)
-        for name, (model, context) in models.items():
-            with context():
-                responses = respond(model, queries, trainer, temperature)
-            query_responses = torch.cat((queries, responses), 1)
-            _, scores, _ = get_reward(trainer.reward_model, query_responses, pad, queries.shape[1])
-            values[f"score_{name}"] += scores.float().tolist()
-            values[f"length_{name}"] += first_true_indices(responses == pad).float().tolist()
-            if answers is not None:
-                texts = tok.batch_decode(responses, skip_special_tokens=True)
-                values[f"accuracy_{name}"] += [float(check_answer(answers[j], t)) for j, t in zip(idx, texts)]
-        sampled = respond(policy, queries, trainer, args.temperature)
-        logp = response_logprobs(policy, queries, sampled, pad, args.temperature)
-        with trainer.null_ref_context():
-            logr = response_logprobs(ref_model, queries, sampled, pad, args.temperature)
-        lengths = first_true_indices(sampled == pad)
-        real = torch.arange(sampled.shape[1], device=sampled.device) < lengths[:, None]
-        values["kl"] += ((logp - logr) * real).sum(1).tolist()
+    values: dict[str, list[float]] = {}
+    for name, model, context in (("ppo", policy, nullcontext), ("sft", ref_model, trainer.null_ref_context)):
+        with context():
+            gens = generate(model, tok, prompts, settings, seed=args.seed, desc=f"held-out {name} answers")
+        texts = [g.text for g in gens]
+        scored = [conversation_with(c, t) for c, t in zip(conversations, texts)]
+        values[f"score_{name}"] = reward_scores(trainer.reward_model, tok, scored, batch_size=batch).tolist()
+        values[f"length_{name}"] = [float(len(g.token_ids)) for g in gens]
+        correct = task_accuracy([mine[i] for i in graded], [texts[i] for i in graded])["correct"]
+        values[f"accuracy_{name}"] = [float(ok) for ok in correct]  # every rank gathers the same keys
+    kl = kl_divergence(
+        policy,
+        ref_model,
+        tok,
+        prompts,
+        max_new_tokens=args.response_length,
+        batch_size=batch,
+        seed=args.seed,
+        temperature=args.temperature,
+        ref_context=trainer.null_ref_context,
+    )
+    values["kl"] = kl["per_sample"]
     return values
 
 

@@ -1,12 +1,12 @@
 """Length and diversity statistics of generated responses.
 
-Computed by `alignpipe.eval.verbosity`; see that module for the exact definitions.
+Computed by `alignpipe.eval.sections.verbosity`; see that module for the exact definitions.
 """
 
 import datasets
 import evaluate
 
-from alignpipe.eval.verbosity import distinct_n, length_stats, repeated_ngram_share
+from alignpipe.eval.sections.verbosity import distinct_n, length_stats, repeated_ngram_share
 
 _DESCRIPTION = """Mean, median and p90 of words and characters (and tokens, given a tokenizer) per response;
 distinct-1 and distinct-2 (unique / total word n-grams over the whole set); mean share of repeated

@@ -103,3 +103,21 @@ def run_harness(
     if results is None:  # not the main process
         return {}
     return {task: _clean(res) for task, res in results["results"].items()}
+
+
+def run(ctx) -> None:
+    from alignpipe.eval.context import resolve_path
+
+    section = ctx.suite.harness
+    include = str(resolve_path(section.include_path, ctx.suite)) if section.include_path else None
+    ctx.rec.metrics["harness"] = run_harness(
+        ctx.lm.model,
+        ctx.lm.tokenizer,
+        section.tasks,
+        include_path=include,
+        limit=section.limit,
+        num_fewshot=section.num_fewshot,
+        batch_size=section.batch_size,
+        apply_chat_template=section.apply_chat_template,
+        seed=ctx.seed,
+    )

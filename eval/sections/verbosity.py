@@ -160,3 +160,68 @@ def verbosity_warning(
             f"(raw win rates and reward scores may be inflated by length)"
         )
     return None
+
+
+# --------------------------------------------------------------------------- the section
+
+
+def stop_reason(g) -> str:
+    """How one generation ended: "eos", "max_new_tokens" or "other"."""
+    return "eos" if g.ended_with_eos else "max_new_tokens" if g.hit_max_new_tokens else "other"
+
+
+def describe_responses(gens, tokenizer, scores=None) -> dict:
+    """Length, stop and repetition statistics of one model's responses (tokens: `tokenizer`)."""
+    texts = [g.text for g in gens]
+    return {
+        "length": length_stats(texts, tokenizer),
+        "stop": stop_shares([g.ended_with_eos for g in gens], [g.hit_max_new_tokens for g in gens]),
+        "distinct_1": distinct_n(texts, 1),
+        "distinct_2": distinct_n(texts, 2),
+        "repeated_4gram_share": repeated_ngram_share(texts, 4),
+        "reward_length_spearman": (
+            reward_length_spearman(scores, token_counts(texts, tokenizer)) if scores is not None else None
+        ),
+    }
+
+
+def check_verbosity(ctx) -> None:
+    """Warn when answers got much longer than the reference's without a higher length-controlled win rate."""
+    settings, v, wr = ctx.suite.verbosity, ctx.rec.metrics["verbosity"], ctx.rec.metrics.get("win_rate")
+    ratio = v.get("length_ratio", {}).get("chars")
+    if ratio is None:
+        return
+    if wr is not None:
+        text = verbosity_warning(
+            ratio, wr["lc_win_rate"], max_ratio=settings.max_ratio, margin=settings.margin
+        )
+        if text:
+            ctx.rec.warn(text)
+    elif ratio > settings.max_ratio:
+        ctx.rec.warn(
+            f"verbosity: responses are {ratio:.2f}x the reference length (threshold {settings.max_ratio:.2f}x); "
+            f"without a reward-model win rate it cannot be told whether the extra length buys quality"
+        )
+
+
+def run(ctx) -> None:
+    r, tokenizer, per_sample = ctx.responses(), ctx.lm.tokenizer, ctx.rec.per_sample
+    out = {"model": describe_responses(r.model, tokenizer, r.model_scores)}
+    per_sample["model_tokens"] = token_counts(r.model_texts, tokenizer)
+    per_sample["model_stop"] = [stop_reason(g) for g in r.model]
+    if r.model_scores is not None:
+        per_sample["model_reward"] = r.model_scores.tolist()
+    if r.ref is not None:
+        out["ref"] = describe_responses(r.ref, tokenizer, r.ref_scores)
+        out["length_ratio"] = {
+            "chars": length_ratio(r.model_texts, r.ref_texts, "chars"),
+            "words": length_ratio(r.model_texts, r.ref_texts, "words"),
+            "tokens": length_ratio(r.model_texts, r.ref_texts, "tokens", tokenizer=tokenizer),
+        }
+        per_sample["ref_tokens"] = token_counts(r.ref_texts, tokenizer)
+        per_sample["ref_stop"] = [stop_reason(g) for g in r.ref]
+    if r.ref_scores is not None:
+        per_sample["ref_reward"] = r.ref_scores.tolist()
+    out["tokens_counted_with"] = "the evaluated model's tokenizer (for model and reference alike)"
+    ctx.rec.metrics["verbosity"] = out
+    check_verbosity(ctx)
