@@ -88,7 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--harness-tasks", help="comma-separated lm-evaluation-harness tasks, e.g. mmlu,arc_easy")
     p.add_argument("--harness-include", help="folder of extra lm-eval task YAMLs (local tasks)")
     p.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
-    p.add_argument("--dtype", default="float32", help="weights dtype: float32 (default), bfloat16, float16")
+    p.add_argument(
+        "--dtype",
+        default="float32",
+        choices=("float32", "bfloat16", "float16"),
+        help="weights dtype: float32 (default), bfloat16, float16",
+    )
     p.add_argument("--seed", type=int, help="overrides the suite's seed")
     p.add_argument("--no-report", action="store_true", help="write eval.json only (no report or plots)")
     return p
@@ -136,6 +141,9 @@ def evaluate(args: argparse.Namespace) -> dict:
             echo(f"{what}: {path} ({how})", err=True)
     names = {"model": args.model or "", "ref": ref_path or "", "rm": rm_path or ""}
     ctx = Context(suite, out_dir, seed, lm=lm, ref=ref, rm=rm, names=names, rec=rec)
+    for section in SECTIONS:  # bad inputs stop the evaluation before anything is generated
+        if section.check is not None and section.why_not(ctx) is None:
+            section.check(ctx)
     for section in SECTIONS:
         reason = section.why_not(ctx)
         if reason is not None:

@@ -30,6 +30,12 @@ DIRECTIONS = {
     "bits_per_byte": LOWER,
     "task_accuracy": HIGHER,
     "reward_accuracy": HIGHER,
+    "reward_accuracy_tasks": HIGHER,
+    "reward_accuracy_safety": HIGHER,
+    "refusal_rate": HIGHER,
+    "over_refusal_rate": LOWER,
+    "task_accuracy_delta": HIGHER,
+    "refusal_rate_delta": HIGHER,
     "win_rate": HIGHER,
     "lc_win_rate": HIGHER,
     "acc": HIGHER,
@@ -49,6 +55,12 @@ LABELS = {
     "bits_per_byte": "bits/byte",
     "task_accuracy": "task accuracy",
     "reward_accuracy": "reward accuracy",
+    "reward_accuracy_tasks": "reward accuracy (task pairs)",
+    "reward_accuracy_safety": "reward accuracy (safety pairs)",
+    "refusal_rate": "refusal of unsafe requests",
+    "over_refusal_rate": "over-refusal of benign requests",
+    "task_accuracy_delta": "task accuracy - ref",
+    "refusal_rate_delta": "refusal rate - ref",
     "win_rate": "win rate vs ref (%)",
     "win_rate_se": "win rate SE",
     "lc_win_rate": "LC win rate (%)",
@@ -83,14 +95,26 @@ def label(name: str) -> str:
     return LABELS.get(name, name)
 
 
-def summary(metrics: dict) -> dict[str, float]:
-    """The headline numbers of `metrics` under flat names (what `alignpipe report` tabulates)."""
+def summary(metrics: dict) -> dict[str, float | list[float]]:
+    """The headline numbers of `metrics` under flat names (what `alignpipe report` tabulates); keys ending in
+    ``_ci95`` hold a 95% interval ``[lo, hi]`` of the key without the suffix."""
     out: dict[str, float] = {}
     if "perplexity" in metrics:
         out["perplexity"] = metrics["perplexity"]["perplexity"]
         out["bits_per_byte"] = metrics["perplexity"]["bits_per_byte"]
     if "task_accuracy" in metrics:
-        out["task_accuracy"] = metrics["task_accuracy"]["accuracy"]
+        ta = metrics["task_accuracy"]
+        out["task_accuracy"] = ta["accuracy"]
+        if "delta" in ta:
+            out["task_accuracy_delta"] = ta["delta"]
+            out["task_accuracy_delta_ci95"] = ta["delta_ci95"]
+    if "safety" in metrics:
+        sa = metrics["safety"]
+        for key in ("refusal_rate", "refusal_rate_ci95", "over_refusal_rate", "over_refusal_rate_ci95"):
+            out[key] = sa[key]
+        if "refusal_rate_delta" in sa:
+            out["refusal_rate_delta"] = sa["refusal_rate_delta"]
+            out["refusal_rate_delta_ci95"] = sa["refusal_rate_delta_ci95"]
     for name, mc in metrics.get("multiple_choice", {}).items():
         out[f"mc/{name}/acc"] = mc["acc"]
         out[f"mc/{name}/acc_norm"] = mc["acc_norm"]
@@ -99,7 +123,11 @@ def summary(metrics: dict) -> dict[str, float]:
             if not metric.endswith("stderr") and metric != "sample_len" and ",stderr" not in metric:
                 out[f"harness/{task}/{metric}"] = value
     if "reward_accuracy" in metrics:
-        out["reward_accuracy"] = metrics["reward_accuracy"]["accuracy"]
+        ra = metrics["reward_accuracy"]
+        out["reward_accuracy"] = ra["accuracy"]
+        if "safety_pairs" in ra:
+            out["reward_accuracy_tasks"] = ra["task_pairs"]["accuracy"]
+            out["reward_accuracy_safety"] = ra["safety_pairs"]["accuracy"]
     if "win_rate" in metrics:
         out["win_rate"] = metrics["win_rate"]["win_rate"]
         out["win_rate_se"] = metrics["win_rate"]["standard_error"]

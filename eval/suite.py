@@ -42,6 +42,10 @@ kl:                             # KL(model || reference), sampled from the model
   n_prompts: 32                 #   (first N of `prompts`)
   samples_per_prompt: 1
   max_new_tokens: null          # null = generation.max_new_tokens
+safety:                         # refusal of unsafe requests, over-refusal of benign look-alikes
+  source: default               # default: embedded held-out safety prompts; or a jsonl of {prompt, label}
+  n: null                       # per set (unsafe, benign); null = all
+  classifier: string_match      # XSTest's string match, or module:function (str -> bool)
 harness:                        # lm-evaluation-harness tasks (optional extra `lm-eval`)
   tasks: []                     # e.g. [mmlu, arc_easy]; --harness-tasks adds to these
   include_path: null            # folder of extra task YAMLs (local tasks)
@@ -67,9 +71,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.io import read_yaml
 from alignpipe.eval.generation import GenerationSettings
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
@@ -112,6 +115,13 @@ class KLSection:
 
 
 @dataclass
+class SafetySection:
+    source: str = "default"
+    n: int | None = None  # per set (unsafe, benign); null = all
+    classifier: str = "string_match"  # XSTest's string match, or module:function (str -> bool)
+
+
+@dataclass
 class HarnessSection:
     tasks: list[str] = field(default_factory=list)
     include_path: str | None = None
@@ -139,6 +149,7 @@ class Suite:
     multiple_choice: list[MultipleChoiceSection] = field(default_factory=list)
     reward_accuracy: RewardAccuracySection | None = None
     kl: KLSection | None = None
+    safety: SafetySection | None = None
     harness: HarnessSection | None = None
     verbosity: VerbositySection = field(default_factory=VerbositySection)
     #: the file it was read from, and the folder relative sources are resolved against (None: cwd)
@@ -171,6 +182,8 @@ class Suite:
             self.reward_accuracy.n = capped(self.reward_accuracy.n)
         if self.kl:
             self.kl.n_prompts = capped(self.kl.n_prompts)
+        if self.safety:
+            self.safety.n = capped(self.safety.n)
         if self.harness:
             self.harness.limit = capped(self.harness.limit)
 
@@ -181,6 +194,7 @@ SECTIONS = {
     "prompts": PromptsSection,
     "reward_accuracy": RewardAccuracySection,
     "kl": KLSection,
+    "safety": SafetySection,
     "harness": HarnessSection,
     "verbosity": VerbositySection,
 }
@@ -302,14 +316,7 @@ def load_suite(spec: str | None) -> Suite:
         path = SUITES_DIR / f"{spec}.yaml"
     if not path.is_file():
         raise AlignpipeError(f"suite file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise AlignpipeError(f"{path}: not valid YAML{at}: {getattr(e, 'problem', None) or e}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise AlignpipeError(f"{path}: cannot read the suite file ({e})") from None
+    data = read_yaml(path, "suite file", mapping=False)
     if data is None:
         data = {}
     suite = suite_from_dict(data, str(path), base_dir=None if packaged else str(path.parent))

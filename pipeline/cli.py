@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reward": ("alignpipe.stages.reward", "reward modelling with TRL's RewardTrainer"),
     "dpo": ("alignpipe.stages.dpo", "direct preference optimisation with TRL's DPOTrainer"),
     "ppo": ("alignpipe.stages.ppo", "RLHF with TRL's PPOTrainer on a learned reward model"),
+    "grpo": ("alignpipe.stages.grpo", "online RL with verifiable rewards, TRL's GRPOTrainer"),
+    "rloo": ("alignpipe.stages.rloo", "online RL with verifiable rewards, TRL's RLOOTrainer"),
     "eval": ("alignpipe.eval.cli", "held-out benchmarks, win rates and verbosity checks"),
     "report": ("alignpipe.eval.report.run", "one report across all stages of a run directory"),
     "run": ("alignpipe.run.runner", "run a whole pipeline recipe (all stages, skip/resume)"),

@@ -116,7 +116,9 @@ def test_rows_are_deterministic_by_seed(kind):
     assert rows == make_rows(kind, "train", seed=0, n=200)
     assert rows[:50] == make_rows(kind, "train", seed=0, n=50)  # a smaller n is a prefix
     assert rows != make_rows(kind, "train", seed=1, n=200)
-    assert load_default(kind, "train", seed=0, n=200).to_list() == rows
+    loaded = load_default(kind, "train", seed=0, n=200).to_list()  # the task rows with safety rows between
+    tasks_only = [{k: v for k, v in r.items() if k != "safety"} for r in loaded if r["safety"] is None]
+    assert 0 < len(tasks_only) < 200 and tasks_only == rows[: len(tasks_only)]
 
 
 def test_default_sizes_and_task_balance():
@@ -266,9 +268,8 @@ def test_make_data_tasks_option(tmp_path, monkeypatch, capsys):
     rows = datasets.load_dataset(
         "json", data_files=str(tmp_path / "sft_train.jsonl"), split="train", cache_dir=str(tmp_path)
     )
-    assert set(rows["task"]) == set(TASKS) and rows.to_list() == default_rows(
-        "sft", "train", tasks=tuple(TASKS)
-    )
+    assert set(rows["task"]) == set(TASKS) | {"safety", "letters"}  # every task, and the safety rows
+    assert rows.to_list() == default_rows("sft", "train", tasks=tuple(TASKS))
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["make-data", "--output", str(tmp_path / "other"), "--tasks", "add,multiply"])

@@ -407,6 +407,7 @@ TEST_SUITE = {
     ],
     "reward_accuracy": {"source": "default", "n": 8},
     "kl": {"n_prompts": 4, "samples_per_prompt": 2},
+    "safety": {"source": "default", "n": 3},
 }
 
 
@@ -479,8 +480,22 @@ def test_eval_json_schema(evaluated, trio):
         "win_rate",
         "verbosity",
         "kl",
+        "safety",
     }
     assert data["skipped"] == {}
+    safety = [json.loads(line) for line in (out / "safety_samples.jsonl").read_text().splitlines()]
+    assert [s["set"] for s in safety] == ["unsafe"] * 3 + ["benign"] * 3
+    unsafe_refused = [s["model_refused"] for s in safety if s["set"] == "unsafe"]
+    assert data["summary"]["refusal_rate"] == sum(unsafe_refused) / 3
+    lo, hi = data["summary"]["refusal_rate_ci95"]
+    assert lo <= data["summary"]["refusal_rate"] <= hi
+    assert data["summary"]["refusal_rate_delta"] == pytest.approx(
+        (sum(unsafe_refused) - sum(s["ref_refused"] for s in safety if s["set"] == "unsafe")) / 3
+    )
+    model_ok, ref_ok = data["per_sample"]["model_correct"], data["per_sample"]["ref_correct"]
+    assert data["summary"]["task_accuracy_delta"] == pytest.approx(
+        (sum(model_ok) - sum(ref_ok)) / len(model_ok)
+    )
     assert (
         m["perplexity"]["documents"] == 3
         and m["perplexity"]["window"] == 64

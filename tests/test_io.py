@@ -112,7 +112,8 @@ def test_atomic_write_leaves_the_old_file_on_error(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["x.json"]  # no temporary file left
 
 
-def test_local_path_or_hub_id(tmp_path):
+def test_local_path_or_hub_id(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative paths below must not exist, whatever the checkout holds
     (tmp_path / "model").mkdir()
     assert locate(tmp_path / "model", "model") == tmp_path / "model"
     assert locate("model", "model", base_dir=tmp_path) == tmp_path / "model"

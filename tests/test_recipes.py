@@ -49,6 +49,13 @@ def test_recipe_parses(path, tmp_path):
         types = (PPOArguments, PPOConfig, ModelConfig)
     elif stage == "pretrain":
         types = (PretrainArguments, TrainingArguments, ModelConfig)
+    elif stage in ("grpo", "rloo"):
+        from alignpipe.core.rewards import resolve_rewards
+        from alignpipe.stages.grpo import TRAINERS, OnlineRLArguments
+
+        types = (OnlineRLArguments, TRAINERS[stage][0], ModelConfig)
+        script, _, _ = parse_stage_args(types, ["--config", str(path), "--output_dir", str(tmp_path)])
+        assert len(resolve_rewards(script.reward_funcs, script.reward_model_path or str(tmp_path))) >= 1
     else:
         types = (STAGES[stage][0], STAGES[stage][1], ModelConfig)
     script, training, _model = parse_stage_args(types, ["--config", str(path), "--output_dir", str(tmp_path)])

@@ -332,3 +332,26 @@ def test_missing_model_is_a_clear_error(tiny_data, tmp_path):
                 *COMMON_ARGS,
             ]
         )
+
+
+def test_a_stage_gives_the_same_result_whatever_drew_random_numbers_before(tiny_minigpt, tiny_data, tmp_path):
+    """The reward model's score head is initialised at random: seeded before the model is built, the stage
+    gives identical weights and metrics alone and after other code drew random numbers."""
+    import random
+
+    import numpy as np
+    from safetensors.torch import load_file
+
+    def run(out):
+        args = ["--model_name_or_path", str(tiny_minigpt), "--dataset_name", str(tiny_data["preference"])]
+        args += ["--output_dir", str(out), "--max_steps", "3", "--max_length", "64", *COMMON_ARGS]
+        assert reward.main(args) == 0
+        return load_file(out / "model.safetensors"), json.loads((out / "run_record.json").read_text())[
+            "metrics"
+        ]
+
+    alone, alone_metrics = run(tmp_path / "alone")
+    torch.rand(1000), random.random(), np.random.rand(10)  # what a previous stage might draw
+    after, after_metrics = run(tmp_path / "after")
+    assert alone.keys() == after.keys() and all(torch.equal(alone[k], after[k]) for k in alone)
+    assert alone_metrics["train_loss"] == after_metrics["train_loss"]

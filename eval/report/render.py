@@ -190,6 +190,8 @@ def fmt(value, digits: int = 3) -> str:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):  # an interval
+        return "[" + ", ".join(fmt(v, digits) for v in value) + "]"
     if isinstance(value, int):
         return str(value)
     if abs(value) >= 100:

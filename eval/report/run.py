@@ -32,7 +32,7 @@ from alignpipe.eval.report.render import Cell, Doc, fmt
 from alignpipe.eval.schema import HIGHER, LOWER, NEUTRAL, digits, direction, label, read_eval
 from alignpipe.eval.sections.verbosity import DEFAULT_MARGIN, DEFAULT_MAX_RATIO, verbosity_warning
 
-STAGE_ORDER = ("pretrain", "sft", "reward", "ppo", "dpo")
+STAGE_ORDER = ("pretrain", "sft", "reward", "ppo", "dpo", "grpo", "rloo")
 BASELINE = "sft"
 
 
@@ -117,8 +117,13 @@ def metric_table(stages: list[Stage]) -> tuple[list[str], dict[str, dict[str, tu
     table: dict[str, dict[str, tuple[float, str]]] = {s.name: {} for s in stages}
     by_dir = {s.name: s.dir for s in stages}
     for s in stages:
-        for key, value in s.values.items():
-            if key == "reward_accuracy":
+        values = s.values
+        for key, value in values.items():
+            if key.endswith("_ci95"):
+                continue  # shown as the note of the figure it bounds
+            ci = values.get(key + "_ci95")
+            note = f"95% CI [{fmt(ci[0])}, {fmt(ci[1])}]" if isinstance(ci, list) and len(ci) == 2 else ""
+            if key.startswith("reward_accuracy"):
                 owner = next(
                     (n for n, d in by_dir.items() if _same_path(s.eval["reward_model"]["path"], d)), s.name
                 )
@@ -126,7 +131,7 @@ def metric_table(stages: list[Stage]) -> tuple[list[str], dict[str, dict[str, tu
                     continue  # a policy's eval: the accuracy is its judge's, whose stage is not in this run
                 table[owner].setdefault(key, (value, ""))
             elif key not in ("win_rate_se",):
-                table[s.name][key] = (value, "")
+                table[s.name][key] = (value, note)
         if s.record and s.name == "reward" and "reward_accuracy" not in table[s.name]:
             acc = s.record.get("metrics", {}).get("eval_accuracy")
             if isinstance(acc, (int, float)):
@@ -135,7 +140,13 @@ def metric_table(stages: list[Stage]) -> tuple[list[str], dict[str, dict[str, tu
         "perplexity",
         "bits_per_byte",
         "task_accuracy",
+        "task_accuracy_delta",
+        "refusal_rate",
+        "over_refusal_rate",
+        "refusal_rate_delta",
         "reward_accuracy",
+        "reward_accuracy_tasks",
+        "reward_accuracy_safety",
         "win_rate",
         "lc_win_rate",
         "kl",
@@ -182,7 +193,13 @@ def metric_cells(stages: list[Stage], columns: list[str], table: dict) -> list[l
                 d = direction(col)
                 if d != NEUTRAL and delta != 0:
                     cell.tone = "good" if (delta > 0) == (d == HIGHER) else "bad"
-                if col == "mean_tokens" and base[col][0] > 0 and value / base[col][0] > DEFAULT_MAX_RATIO:
+                later = _stage_key(s.name) > _stage_key(BASELINE)  # made from SFT: its length can creep
+                if (
+                    col == "mean_tokens"
+                    and later
+                    and base[col][0] > 0
+                    and value / base[col][0] > DEFAULT_MAX_RATIO
+                ):
                     cell.tone, cell.note = "bad", f"{value / base[col][0]:.2f}x SFT: length crept up"
             row.append(cell)
         rows.append(row)
@@ -227,14 +244,93 @@ def _manifest_rows(manifest: dict) -> list[list[str]]:
             continue
         name = st.get("name") or st.get("stage") or "?"
         seconds = next((st[k] for k in ("duration_s", "seconds", "elapsed_s", "duration") if k in st), None)
+        status = str(st.get("status", "–"))
+        if name == "report" and status == "running":
+            status = "writing this report"
+        rows.append([str(name), status, fmt(seconds, 1) if isinstance(seconds, (int, float)) else "–"])
+    return rows
+
+
+def _jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _interval(value, ci) -> str:
+    if value is None:
+        return "–"
+    return f"{fmt(value)} [{fmt(ci[0])}, {fmt(ci[1])}]" if isinstance(ci, list) else fmt(value)
+
+
+def _safety_section(doc: Doc, stages: list[Stage]) -> None:
+    rows = []
+    for s in stages:
+        sa = (s.eval or {}).get("metrics", {}).get("safety")
+        if not sa:
+            continue
         rows.append(
             [
-                str(name),
-                str(st.get("status", "–")),
-                fmt(seconds, 1) if isinstance(seconds, (int, float)) else "–",
+                s.name,
+                _interval(sa["refusal_rate"], sa["refusal_rate_ci95"]),
+                _interval(sa["over_refusal_rate"], sa["over_refusal_rate_ci95"]),
+                _interval(sa.get("refusal_rate_delta"), sa.get("refusal_rate_delta_ci95")),
+                _interval(s.values.get("task_accuracy_delta"), s.values.get("task_accuracy_delta_ci95")),
+                f"{sa['n_unsafe']} / {sa['n_benign']}",
             ]
         )
-    return rows
+    if not rows:
+        return
+    doc.heading("Safety")
+    doc.para(
+        "Refusal of held-out unsafe requests (higher is better) and over-refusal of benign look-alikes (lower is "
+        "better), each with its 95% Wilson interval; the changes against the reference (SFT) with paired-bootstrap "
+        "95% intervals: refusal on the same unsafe requests, task accuracy on the same task prompts. A refusal is "
+        'what XSTest\'s string match says it is (the reply starts with "sorry", "i can\'t", ...).'
+    )
+    doc.table(
+        [
+            "model",
+            "refusal rate ↑",
+            "over-refusal ↓",
+            "refusal − ref",
+            "task accuracy − ref",
+            "unsafe / benign",
+        ],
+        rows,
+    )
+
+
+def _side_by_side(doc: Doc, stages: list[Stage], per_set: int = 2) -> None:
+    """The same few unsafe, benign and task prompts, answered by every model."""
+    answers: dict[str, dict[str, str]] = {}
+    order: list[tuple[str, str]] = []
+    for s in stages:
+        if s.eval_dir is None:
+            continue
+        safety = _jsonl(s.eval_dir / "safety_samples.jsonl")
+        tasks = _jsonl(s.eval_dir / "samples.jsonl")
+        picked = [r for r in safety if r["set"] == "unsafe"][:per_set] + [
+            r for r in safety if r["set"] == "benign"
+        ][:per_set]
+        for r in picked:
+            key = (r["set"], r["prompt"])
+            answers.setdefault(r["prompt"], {})[s.name] = r["model_response"]
+            if key not in order:
+                order.append(key)
+        for r in tasks[:per_set]:
+            key = (f"task (answer {r.get('answer')})", r["prompt"])
+            answers.setdefault(r["prompt"], {})[s.name] = r["model"]
+            if key not in order:
+                order.append(key)
+    if not order:
+        return
+    names = [s.name for s in stages if any(s.name in a for a in answers.values())]
+    doc.heading("Side by side: the same prompts, every model")
+    doc.table(
+        ["set", "prompt", *names],
+        [[kind, prompt, *(repr(answers[prompt].get(n, "–")) for n in names)] for kind, prompt in order],
+    )
 
 
 def _ppo_section(doc: Doc, stage: Stage) -> None:
@@ -289,7 +385,10 @@ def build_run_report(run_dir: Path, out_dir: Path) -> Path:
 
     warnings = length_warnings(stages)
     for s in stages:
-        warnings += [f"{s.name}: {w}" for w in (s.eval or {}).get("warnings", [])]
+        for w in (s.eval or {}).get("warnings", []):
+            if w.startswith("verbosity:") and _stage_key(s.name) < _stage_key(BASELINE):
+                continue  # the pretrained model is not made from SFT: its length against SFT says nothing
+            warnings.append(f"{s.name}: {w}")
     if warnings:
         doc.heading("Warnings")
         doc.warnings(warnings)
@@ -307,6 +406,24 @@ def build_run_report(run_dir: Path, out_dir: Path) -> Path:
         refs = [f"{s.name}: `{s.eval['ref']['path']}`" for s in stages if s.eval and s.eval.get("ref")]
         if refs:
             doc.para("References: " + "; ".join(refs) + ".")
+        if "perplexity" in columns:
+            source = next(
+                (
+                    s.eval["metrics"]["perplexity"].get("source")
+                    for s in stages
+                    if s.eval and "perplexity" in s.eval["metrics"]
+                ),
+                "held-out text",
+            )
+            doc.para(
+                f"Perplexity is measured on {source}: plain prose like the pretraining data. It is the pretrained "
+                "model's own objective; fine-tuned models are far worse at it by design, since they learned to "
+                "answer short chat turns in a template and no longer spread probability over free-running prose. "
+                'Read it as "how much of the language model is left", not as quality.'
+            )
+
+    _safety_section(doc, stages)
+    _side_by_side(doc, stages)
 
     for s in stages:
         if s.name == "ppo" or (s.record and "heldout/kl" in s.record.get("metrics", {})):

@@ -26,6 +26,7 @@ from alignpipe.eval.sections import (
     multiple_choice,
     perplexity,
     reward,
+    safety,
     tasks,
     verbosity,
     win_rate,
@@ -45,6 +46,7 @@ class Section:
     needs: tuple[str, ...] = ("model",)  # of "model", "ref", "reward_model"
     missing: str | None = None  # the reason when a need is unmet (default: MISSING of the first one)
     off: Callable[[Suite], str | None] | None = None  # the suite has it but turned it off: why
+    check: Callable[[Context], object] | None = None  # validates its inputs before any section runs
 
     def why_not(self, ctx: Context) -> str | None:
         """The reason this section does not run on `ctx`, or None when it runs."""
@@ -79,6 +81,13 @@ SECTIONS: tuple[Section, ...] = (
         off=lambda s: None if s.win_rate else "turned off in the suite",
     ),
     Section("verbosity", verbosity.run, _prompts, NO_PROMPTS),
+    Section(
+        "safety",
+        safety.run,
+        lambda s: s.safety is not None,
+        NOT_IN_SUITE,
+        check=lambda ctx: safety.safety_rows(ctx, say=False),
+    ),
     Section(
         "kl",
         kl.run,

@@ -45,12 +45,24 @@ def reward_accuracy(model, tokenizer, rows: list[dict], *, batch_size: int = 16)
     s = reward_scores(model, tokenizer, chosen + rejected, batch_size=batch_size)
     sc, sr = s[: len(rows)], s[len(rows) :]
     wins = (sc > sr).astype(float) + 0.5 * (sc == sr)
-    return {
+    out = {
         "accuracy": float(wins.mean()) if len(rows) else math.nan,
         "mean_margin": float((sc - sr).mean()) if len(rows) else math.nan,
         "ties": int((sc == sr).sum()),
         "n": len(rows),
     }
+    sets = [r.get("safety") for r in rows]
+    if any(sets):  # safety pairs (refuse the unsafe, answer the benign) apart from the task pairs
+        for name, keep in (("task_pairs", lambda s: not s), ("safety_pairs", bool)):
+            idx = [i for i, s in enumerate(sets) if keep(s)]
+            out[name] = {"accuracy": float(wins[idx].mean()) if idx else math.nan, "n": len(idx)}
+        for label in ("unsafe", "benign"):
+            idx = [i for i, s in enumerate(sets) if s == label]
+            out["safety_pairs"][label] = {
+                "accuracy": float(wins[idx].mean()) if idx else math.nan,
+                "n": len(idx),
+            }
+    return out
 
 
 def run(ctx: Context) -> None:

@@ -1,5 +1,6 @@
 """Task accuracy: the share of held-out responses that `alignpipe.defaults.check_answer` accepts, overall and
-per task (rows' ``task`` field), for the model and the reference. Only rows with an ``answer`` count; the
+per task (rows' ``task`` field), for the model and the reference, and the difference model - reference with
+a paired-bootstrap 95% interval (``delta``, ``delta_ci95``; `alignpipe.eval.stats`). Only rows with an ``answer`` count; the
 others (e.g. safety prompts in the same held-out set) have ``null`` in the per-sample lists."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import numpy as np
 
 from alignpipe.defaults import check_answer
 from alignpipe.eval.context import Context
+from alignpipe.eval.stats import paired_bootstrap
 
 
 def task_accuracy(rows: list[dict], responses: list[str]) -> dict:
@@ -52,4 +54,7 @@ def run(ctx: Context) -> None:
         ref_acc, ctx.rec.per_sample["ref_correct"] = _accuracy(r.rows, r.ref_texts, graded)
         acc["ref_accuracy"] = ref_acc["accuracy"]
         acc["ref_per_task"] = ref_acc["per_task"]
+        model_ok = [float(ctx.rec.per_sample["model_correct"][i]) for i in graded]
+        ref_ok = [float(ctx.rec.per_sample["ref_correct"][i]) for i in graded]
+        acc["delta"], acc["delta_ci95"] = paired_bootstrap(model_ok, ref_ok, seed=ctx.seed)
     ctx.rec.metrics["task_accuracy"] = acc

@@ -9,6 +9,7 @@ Each stage parses `(DataArguments | a subclass, <TRL config class>, trl.ModelCon
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from trl import ModelConfig, ScriptArguments, TrlParser
 
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.io import read_yaml
 
 
 @dataclass
@@ -48,6 +50,13 @@ class DataArguments(ScriptArguments):
     )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Cap on training rows (smoke tests)."}
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Start over in an output_dir that holds checkpoints or a model of other settings (its "
+            "checkpoints are removed); without it such a folder is refused."
+        },
     )
 
 
@@ -83,6 +92,8 @@ def parse_stage_args(dataclass_types, argv: list[str] | None = None, *, prog: st
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = StageParser(dataclass_types, prog=prog)
     recipe = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else "command line"
+    if recipe != "command line":
+        read_yaml(recipe, "recipe")  # UTF-8, valid YAML, a mapping: or an error naming the line
     try:
         parsed = parser.parse_args_and_config(argv)
     except FileNotFoundError as e:
@@ -96,7 +107,59 @@ def parse_stage_args(dataclass_types, argv: list[str] | None = None, *, prog: st
     for obj in parsed:
         if isinstance(obj, ModelConfig):
             _normalise_lora_targets(obj)
+    check_values(parsed, recipe)
     return parsed
+
+
+DTYPES = (None, "auto", "float32", "bfloat16", "float16")
+
+#: field -> (is the value acceptable, what is expected). Checked on every parsed config that has the field.
+VALUE_RULES = {
+    "learning_rate": (lambda v: v > 0, "a positive number (0 would train nothing)"),
+    "per_device_train_batch_size": (lambda v: v >= 1, "an integer >= 1"),
+    "per_device_eval_batch_size": (lambda v: v >= 1, "an integer >= 1"),
+    "gradient_accumulation_steps": (lambda v: v >= 1, "an integer >= 1"),
+    "num_train_epochs": (lambda v: v > 0, "a positive number"),
+    "max_steps": (lambda v: v == -1 or v >= 1, "an integer >= 1, or -1 (use num_train_epochs)"),
+    "max_train_samples": (lambda v: v >= 1, "an integer >= 1, or null for every row"),
+    "max_eval_samples": (lambda v: v >= 1, "an integer >= 1, or null for every row"),
+    "max_length": (lambda v: v >= 1, "an integer >= 1, or null"),
+    "max_prompt_length": (lambda v: v >= 1, "an integer >= 1, or null"),
+    "max_completion_length": (lambda v: v >= 1, "an integer >= 1, or null"),
+    "response_length": (lambda v: v >= 1, "an integer >= 1 (tokens PPO generates per answer)"),
+    "total_episodes": (lambda v: v >= 1, "an integer >= 1, or null"),
+    "warmup_ratio": (lambda v: 0 <= v < 1, "a fraction in [0, 1)"),
+    "weight_decay": (lambda v: v >= 0, "a number >= 0"),
+    "beta": (lambda v: v >= 0, "a number >= 0"),
+    "kl_coef": (lambda v: v >= 0, "a number >= 0"),
+    "temperature": (lambda v: v > 0, "a positive number"),
+    "logging_steps": (lambda v: v > 0, "a positive number"),
+    "dtype": (lambda v: v in DTYPES, f"one of {', '.join(str(d) for d in DTYPES[1:])}"),
+}
+
+
+def check_values(parsed, recipe: str = "command line") -> None:
+    """Settings that would fail late (or, worse, train silently wrong) stop here, before any model loads:
+    numbers out of range (`VALUE_RULES`). (Booleans need no check here: the parser turns "false" into False;
+    the pipeline recipe's `enabled` is checked where it is read.)"""
+    problems = []
+    for obj in parsed:
+        if not dataclasses.is_dataclass(obj):
+            continue
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name, None)
+            rule = VALUE_RULES.get(f.name)
+            if rule is None or value is None or isinstance(value, bool):
+                continue
+            ok, expected = rule
+            try:
+                good = ok(value)
+            except TypeError:
+                good = False
+            if not good:
+                problems.append(f"{f.name}: expected {expected}, got {value!r}")
+    if problems:
+        raise AlignpipeError(f"{recipe}: " + "; ".join(dict.fromkeys(problems)))
 
 
 def _normalise_lora_targets(model_args: ModelConfig) -> None:

@@ -46,9 +46,11 @@ mixture that joins `messages` sources with `prompt`/`completion` ones, the latte
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +61,7 @@ from datasets import Dataset, DatasetDict, Features
 
 from alignpipe.core.errors import AlignpipeError, DataError
 from alignpipe.core.formats import KINDS, Format, RowError, describe, detect_format
-from alignpipe.core.io import locate
+from alignpipe.core.io import BOM, locate, utf8_problem
 from alignpipe.core.log import echo
 
 MAX_ERRORS = 50  # stop reading a source after this many bad rows
@@ -163,11 +165,64 @@ def _bad_json_line(path: Path) -> DataError | None:
     return None
 
 
+def _file_bytes(path: Path) -> bytes:
+    if path.suffix == ".gz":
+        try:
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        except (OSError, EOFError) as e:
+            raise AlignpipeError(f"{path}: not a readable gzip file ({e})") from None
+    return path.read_bytes()
+
+
+@contextlib.contextmanager
+def _readable(path: Path, builder: str):
+    """`path` checked before a library parses it: a text format must be UTF-8 (the line that is not is named)
+    and hold something besides whitespace; a byte-order mark is dropped (via a temporary copy)."""
+    if builder == "parquet":
+        if path.stat().st_size == 0:
+            raise AlignpipeError(f"{path}: the file is empty (0 bytes); expected a parquet file with rows")
+        yield path
+        return
+    data = _file_bytes(path)
+    problem = utf8_problem(data)
+    if problem:
+        raise DataError(str(path), None, None, problem)
+    if not data.strip(BOM + b" \t\r\n"):
+        raise AlignpipeError(
+            f"{path}: the file is empty{' (whitespace only)' if data else ''}; expected rows of data"
+        )
+    if not data.startswith(BOM):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="alignpipe-bom-") as tmp:
+        copy = Path(tmp) / path.name.removesuffix(".gz")
+        copy.write_bytes(data[len(BOM) :])
+        yield copy
+
+
+def _data_files_builders(folder: Path) -> dict[str, list[str]]:
+    """The builders the data files directly in `folder` (or its data/ subfolder) need: builder -> files."""
+    out: dict[str, list[str]] = {}
+    for p in sorted(
+        [*folder.iterdir(), *((folder / "data").iterdir() if (folder / "data").is_dir() else [])]
+    ):
+        if p.is_file() and not p.name.startswith(".") and p.name.lower() not in ("readme.md",):
+            try:
+                out.setdefault(_builder_for(p), []).append(p.name)
+            except AlignpipeError:
+                pass
+    return out
+
+
 def _load_file(path: Path, split: str, kind: str) -> Dataset:
     builder = _builder_for(path)
     kwargs = {"keep_linebreaks": kind == "text"} if builder == "text" else {}
     try:
-        return datasets.load_dataset(builder, data_files=str(path), split=split, **kwargs)
+        with _readable(path, builder) as readable:
+            return datasets.load_dataset(builder, data_files=str(readable), split=split, **kwargs)
+    except AlignpipeError:
+        raise
     except ValueError as e:
         if "Unknown split" in str(e):
             raise AlignpipeError(
@@ -277,6 +332,17 @@ def _load_raw_splits(
         loaded = datasets.load_from_disk(str(path))
         splits = loaded if isinstance(loaded, DatasetDict) else {split: loaded}
     else:
+        kinds = _data_files_builders(path)
+        if len(kinds) > 1:
+            listed = "; ".join(f"{b}: {', '.join(files[:3])}" for b, files in kinds.items())
+            raise AlignpipeError(
+                f"{path}: the folder mixes data formats ({listed}); keep one format per folder"
+            )
+        for files in kinds.values():
+            for name in files:
+                f = path / name if (path / name).is_file() else path / "data" / name
+                with _readable(f, _builder_for(f)):
+                    pass
         try:
             splits = datasets.load_dataset(str(path), config)
         except Exception as e:
@@ -309,9 +375,44 @@ def convert(ds: Dataset, kind: str, source: str, fmt: Format | None = None) -> D
             desc=f"Checking {source}",
         )
     except _ErrorCollector.Full:
+        _recheck_raw(source, fmt)
         errors.raise_if_any(complete=False)
+    if errors.errors:
+        _recheck_raw(source, fmt)
     errors.raise_if_any()
     return out
+
+
+def _raw_records(path: Path) -> list | None:
+    """The records of a JSON / JSON-lines file as Python reads them (None if it is not one, or not readable)."""
+    if not path.is_file() or not str(path).endswith((".json", ".jsonl", ".json.gz", ".jsonl.gz")):
+        return None
+    try:
+        text = _file_bytes(path).removeprefix(BOM).decode("utf-8")
+        if text.lstrip().startswith("["):
+            return json.loads(text)
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (ValueError, AlignpipeError):
+        return None
+
+
+def _recheck_raw(source: str, fmt: Format) -> None:
+    """Bad rows of a JSON file named from the file's own values. The JSON loader gives a column one type, so
+    one number among strings turns the other rows' strings into numbers too (or the reverse), and the rows it
+    then finds bad are not the ones the file has wrong; checking the raw records names the right ones."""
+    records = _raw_records(Path(source))
+    if records is None:
+        return
+    errors = _ErrorCollector(source)
+    try:
+        for i, record in enumerate(records):
+            try:
+                fmt.convert(record)
+            except RowError as e:
+                errors.add(i + 1, e.field, e.expected)
+    except _ErrorCollector.Full:
+        errors.raise_if_any(complete=False)
+    errors.raise_if_any()
 
 
 def load_source(

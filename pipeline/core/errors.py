@@ -7,6 +7,7 @@ expected. `cli.main` and each stage's `__main__` print it and exit with code 2.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 
 from alignpipe.core.log import say_error
@@ -39,3 +40,12 @@ def run_cli(main: Callable[..., int | None], argv: list[str] | None = None) -> i
     except KeyboardInterrupt:
         say_error("alignpipe: interrupted")
         return 130
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" while writing {e.filename}" if e.filename else ""
+        say_error(
+            f"alignpipe: error: the disk is full{where}; free some space and run again (files written "
+            "atomically, such as manifests and run records, keep their previous version)"
+        )
+        return 2

@@ -22,6 +22,58 @@ from typing import IO, Any
 
 from alignpipe.core.errors import AlignpipeError
 
+# --------------------------------------------------------------------------- reading text and YAML
+
+BOM = b"\xef\xbb\xbf"
+
+
+def utf8_problem(data: bytes) -> str | None:
+    """Where `data` stops being UTF-8 ("line L, column C: byte 0xNN"), or None when all of it is."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        return (
+            f"line {line}, column {column}: byte 0x{data[e.start]:02x} is not UTF-8; save the file as UTF-8"
+        )
+    return None
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """A UTF-8 text file (a byte-order mark is dropped); a clear error naming the line that is not UTF-8."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise AlignpipeError(f"{what} {path} does not exist") from None
+    except OSError as e:
+        raise AlignpipeError(f"{what} {path}: cannot read it ({e.strerror or e})") from None
+    problem = utf8_problem(data)
+    if problem:
+        raise AlignpipeError(f"{what} {path}: {problem}")
+    return data.removeprefix(BOM).decode("utf-8")
+
+
+def read_yaml(path: str | Path, what: str = "recipe", *, mapping: bool = True) -> Any:
+    """A YAML file read safely; errors name the file, the line and what is wrong. `mapping`: it must be one."""
+    import yaml
+
+    text = read_text(path, what)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise AlignpipeError(f"{what} {path}: not valid YAML{at}: {problem}") from None
+    if mapping and data is not None and not isinstance(data, dict):
+        raise AlignpipeError(
+            f"{what} {path}: expected a mapping of settings (key: value), got {type(data).__name__}"
+        )
+    return {} if mapping and data is None else data
+
+
 # --------------------------------------------------------------------------- atomic writes
 
 

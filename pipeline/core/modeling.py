@@ -15,6 +15,7 @@ import alignpipe  # noqa: F401  (registers MiniGPT with the Auto classes)
 from alignpipe.core.chat_templates import prepare_tokenizer
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.io import hub_unreachable, locate
+from alignpipe.core.outputs import check_weights
 
 
 def _load_error(what: str, path: str, e: Exception) -> AlignpipeError:
@@ -99,6 +100,7 @@ def align_with_tokenizer(model, tokenizer) -> None:
 
 
 def _from_pretrained(auto_cls, path, what, **kw):
+    check_weights(path, what)  # a truncated safetensors file, named, instead of a library traceback
     try:
         return auto_cls.from_pretrained(path, **kw)
     except (OSError, ValueError) as e:

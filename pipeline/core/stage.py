@@ -8,17 +8,29 @@ substance lives here and in TRL.
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import torch
 from transformers import set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from alignpipe.core.chat_templates import has_generation_markers
 from alignpipe.core.configs import DataArguments
 from alignpipe.core.data import load_mixture, mixture_from_args
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.log import echo
+from alignpipe.core.log import echo, is_main_process
 from alignpipe.core.modeling import load_tokenizer
+from alignpipe.core.outputs import (
+    changed_settings,
+    checkpoint_problem,
+    checkpoints,
+    config_digest,
+    hold_lock,
+    read_stamp,
+    release_lock,
+    usable_checkpoint,
+    write_stamp,
+)
 from alignpipe.core.runrecord import RunRecord
 
 
@@ -32,16 +44,63 @@ def model_path(model_args, what: str = "model_name_or_path") -> str:
 
 
 def start(stage: str, script_args, training_args, model_args) -> RunRecord:
-    """Seed every generator before anything builds a model (Trainer seeds only in its `__init__`, after a
-    randomly initialised head would have been drawn), pick the `report_to` default, open the run record."""
+    """Before anything builds a model: seed every generator (Trainer seeds only in its `__init__`, after a
+    randomly initialised head would have been drawn); move a Hub token from the config to the environment
+    (Trainer pickles its config into training_args.bin); pick the `report_to` default; take the run's lock;
+    check that the output folder's checkpoints were made with this configuration; open the run record."""
     set_seed(training_args.seed)
+    token = getattr(training_args, "hub_token", None)
+    if token:
+        os.environ.setdefault("HF_TOKEN", token)  # huggingface_hub reads it; nothing writes it to disk
+        training_args.hub_token = None
     if training_args.report_to in (None, "all") or training_args.report_to == ["all"]:
         training_args.report_to = []  # no surprise uploads to trackers; recipes opt in
-    return RunRecord(
+    record = RunRecord(
         stage,
         training_args.output_dir,
         {"script": script_args, "training": training_args, "model": model_args},
         training_args.seed,
+    )
+    if is_main_process():
+        out = Path(training_args.output_dir)
+        if _run_dir(out) != out:
+            hold_lock(_run_dir(out), f"alignpipe {stage} into {out}")  # nothing written: the run's lock file
+        overwrite = getattr(script_args, "overwrite_output_dir", False)
+        check_output_dir(stage, training_args, record.config, overwrite)
+    return record
+
+
+def _run_dir(out: Path) -> Path:
+    """The run directory `out` is a stage folder of (its parent holds manifest.json), else `out` itself."""
+    return out.parent if (out.parent / "manifest.json").is_file() else out
+
+
+def check_output_dir(stage: str, training_args, config: dict, overwrite: bool = False) -> None:
+    """Refuse to continue or overwrite what another configuration left in the output folder (its checkpoints
+    or finished model): `overwrite_output_dir` starts over (the old checkpoints are removed),
+    `resume_from_checkpoint` continues a named checkpoint on purpose."""
+    out = Path(training_args.output_dir)
+    found = checkpoints(out)
+    finished = (out / "run_record.json").is_file()
+    if not (found or finished) or training_args.resume_from_checkpoint:
+        return
+    if overwrite:
+        for path in found:
+            shutil.rmtree(path)
+        return
+    stamp = read_stamp(out)
+    if stamp is not None and stamp.get("config_digest") == config_digest(config):
+        return
+    what = f"checkpoints ({found[-1].name} ...)" if found else "a finished model"
+    changed = changed_settings(stamp.get("config", {}), config) if stamp else []
+    why = (
+        f"made with other settings (changed: {', '.join(changed[:8])}{' ...' if len(changed) > 8 else ''})"
+        if changed
+        else "made by another run (no record of its settings)"
+    )
+    raise AlignpipeError(
+        f"{out} holds {what} {why}; pass --overwrite_output_dir true to start over there, "
+        f"--resume_from_checkpoint PATH to continue one on purpose, or choose another output_dir"
     )
 
 
@@ -89,11 +148,30 @@ def eval_split(dd):
 
 
 def last_checkpoint(training_args) -> str | None:
+    """The checkpoint to resume from: the one named, else the newest usable one in the output folder (a
+    corrupt newer one is named and passed over)."""
     if training_args.resume_from_checkpoint:
-        return training_args.resume_from_checkpoint
-    if os.path.isdir(training_args.output_dir):
-        return get_last_checkpoint(training_args.output_dir)
-    return None
+        named = Path(training_args.resume_from_checkpoint)
+        problem = checkpoint_problem(named) if named.is_dir() else "it does not exist"
+        if problem:
+            raise AlignpipeError(f"resume_from_checkpoint {named}: cannot resume from it: {problem}")
+        return str(named)
+    best = usable_checkpoint(training_args.output_dir)
+    return str(best) if best is not None else None
+
+
+def whole_run_train_loss(log_history: list[dict]) -> float | None:
+    """The mean training loss over every step of the run, resumed parts included, from the logged losses
+    (each the mean over the steps since the previous log). Trainer's own `train_loss` after a resume
+    covers only the steps this process ran."""
+    total = steps = 0.0
+    last = 0
+    for entry in log_history:
+        if "loss" in entry and "step" in entry and entry["step"] > last:
+            total += float(entry["loss"]) * (entry["step"] - last)
+            steps += entry["step"] - last
+            last = entry["step"]
+    return total / steps if steps else None
 
 
 def match_trainable_dtype(model) -> None:
@@ -114,9 +192,20 @@ def finish(
 ) -> dict:
     """Train (resuming from the last checkpoint), evaluate, save model + tokenizer + record + card, push."""
     args = trainer.args
+    out = Path(args.output_dir)
+    if trainer.is_world_process_zero():  # inputs checked, models built: now the output folder is ours
+        hold_lock(_run_dir(out), f"alignpipe {record.stage} into {out}")
+        write_stamp(out, record.stage, record.config)
     match_trainable_dtype(trainer.model)
-    result = trainer.train(resume_from_checkpoint=last_checkpoint(args))
+    resume = last_checkpoint(args)
+    if resume:
+        echo(f"{record.stage}: resuming from {resume}")
+    result = trainer.train(resume_from_checkpoint=resume)
     metrics = dict(result.metrics)
+    if resume and "train_loss" in metrics:
+        loss = whole_run_train_loss(trainer.state.log_history)
+        if loss is not None:
+            metrics["train_loss"] = loss
     if trainer.eval_dataset is not None:
         metrics.update(trainer.evaluate())
     if extra_metrics is not None:
@@ -137,4 +226,5 @@ def finish(
         echo(f"{record.stage}: saved to {args.output_dir}")
     if args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name, tags=["alignpipe", *tags])
+    release_lock(_run_dir(out))
     return metrics

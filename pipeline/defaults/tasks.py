@@ -85,7 +85,7 @@ SIZES = {
     ("preference", "train"): 12000,
     ("preference", "test"): 250,
     ("prompt", "train"): 2000,
-    ("prompt", "test"): 250,
+    ("prompt", "test"): 500,
 }
 #: Share of each task's problems kept for test splits only.
 HELD_OUT_FRACTION = 0.2

@@ -37,6 +37,10 @@ from transformers.modeling_outputs import (
 class MiniGPTConfig(PretrainedConfig):
     model_type = "minigpt"
     keys_to_ignore_at_inference = ["past_key_values"]
+    # No remote code: MiniGPT is registered with the Auto classes in-process. Libraries that look for remote
+    # code's class map (TRL's create_model_from_path, which builds GRPO's reference when beta > 0) read this
+    # and fall back to AutoModelForCausalLM. A class attribute, so it is never written to config.json.
+    auto_map = {}  # no annotation: a class attribute, not a config field; never filled in
     # names other libraries (TRL, PEFT, accelerate, generate) read
     attribute_map = {
         "hidden_size": "d_model",

@@ -4,16 +4,19 @@ one `alignpipe run` per run directory, and what counts as a stage's finished out
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import shutil
 import socket
 import sys
 from pathlib import Path
 
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.io import mask_argv, write_json
+from alignpipe.core.io import mask_argv, mask_secrets, write_json
+from alignpipe.core.outputs import LOCK_ENV, checkpoints, hold_lock, release_lock, usable_checkpoint
 from alignpipe.core.runrecord import git_commit, now, versions
-from alignpipe.run.recipe import TRAINING, Pipeline, eval_models
+from alignpipe.run.recipe import ROOT, TRAINING, Pipeline, eval_models
 
 SCHEMA = 1
 MANIFEST = "manifest.json"
@@ -29,7 +32,7 @@ def outputs_present(pipeline: Pipeline, name: str, run_dir: Path) -> bool:
         return (d / "tokenizer.json").is_file() or (d / "tokenizer_config.json").is_file()
     if name == "eval":
         return all((d / Path(m).name / "eval.json").is_file() for m in eval_models(pipeline))
-    return d.is_dir() and any(p.is_file() for p in d.iterdir())  # report
+    return d.is_dir() and any(p.is_file() and p.name != MARK for p in d.iterdir())  # report
 
 
 def report_file(run_dir: Path) -> Path | None:
@@ -43,17 +46,68 @@ def report_file(run_dir: Path) -> Path | None:
 
 def complete_checkpoint(stage_dir: Path) -> str | None:
     """Remove checkpoints cut off while saving (Trainer writes trainer_state.json last) and name the newest
-    complete one, which the stage script resumes from."""
-    if not stage_dir.is_dir():
+    one that can be resumed from (a corrupt newer one is named and passed over), which the stage resumes."""
+    for p in checkpoints(stage_dir):
+        if not (p / "trainer_state.json").is_file():
+            shutil.rmtree(p)
+    best = usable_checkpoint(stage_dir)
+    return best.name if best is not None else None
+
+
+# --- ownership -------------------------------------------------------------------------------------
+
+MARK = ".alignpipe.json"  # in every folder `alignpipe run` made: RUN_DIR/<stage>, RUN_DIR/eval/<model>
+
+
+def read_mark(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / MARK).read_text()) if (folder / MARK).is_file() else None
+    except (OSError, ValueError):
         return None
-    steps = []
-    for p in stage_dir.glob("checkpoint-*"):
-        if p.is_dir() and p.name.split("-", 1)[1].isdigit():
-            if (p / "trainer_state.json").is_file():
-                steps.append(int(p.name.split("-", 1)[1]))
+
+
+def write_mark(folder: Path, **fields) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / MARK, {**(read_mark(folder) or {}), **fields})
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """A run directory is empty, new, or alignpipe's own (it holds manifest.json); never the project tree."""
+    here, root = run_dir.resolve(), ROOT.resolve()
+    if here == root or root.is_relative_to(here):
+        raise AlignpipeError(
+            f"--output {run_dir} would put the run over the alignpipe project at {root}; choose a folder for "
+            "the run, e.g. runs/NAME"
+        )
+    if here.is_dir() and not (here / MANIFEST).is_file():
+        others = [p.name for p in here.iterdir() if p.name != ".lock"]
+        if others:
+            raise AlignpipeError(
+                f"--output {run_dir} is not empty and is not an alignpipe run directory (no {MANIFEST}; it "
+                f"holds {', '.join(sorted(others)[:5])}{', ...' if len(others) > 5 else ''}); choose a new or "
+                "empty folder"
+            )
+
+
+def digest(obj) -> str:
+    """A short stable hash of JSON-able `obj`."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def secrets_in_environment(env: dict[str, str]):
+    """Hand secrets to a stage through the environment (never through a file): set for the stage's run (a
+    launched subprocess inherits them), then put back."""
+    before = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
             else:
-                shutil.rmtree(p)
-    return f"checkpoint-{max(steps)}" if steps else None
+                os.environ[k] = v
 
 
 # --- the manifest ----------------------------------------------------------------------------------
@@ -82,7 +136,7 @@ class Manifest:
         data.update(
             run_dir=str(run_dir),
             pipeline=str(pipeline.path),
-            pipeline_recipe=pipeline.contents,
+            pipeline_recipe=mask_secrets(pipeline.contents),
             seed=pipeline.seed,
             command=mask_argv(command),
             versions=versions(),
@@ -118,21 +172,18 @@ class Manifest:
 
 @contextlib.contextmanager
 def run_lock(run_dir: Path):
-    """One `alignpipe run` per run directory; the OS drops the lock when the process dies (even killed)."""
+    """One writer per run directory: `alignpipe run`, or a stage run by hand into one of its folders (they
+    take the same lock, `alignpipe.core.outputs.hold_lock`); the OS drops it when the process dies. The
+    stages this run starts, in this process or as children, see LOCK_ENV and do not take it again."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    hold_lock(run_dir, "alignpipe run")
+    previous = os.environ.get(LOCK_ENV)
+    os.environ[LOCK_ENV] = str(run_dir.resolve())
     try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
         yield
-        return
-    with open(run_dir / ".lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise AlignpipeError(
-                f"another `alignpipe run` is using {run_dir}; wait for it to finish"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    finally:
+        if previous is None:
+            os.environ.pop(LOCK_ENV, None)
+        else:
+            os.environ[LOCK_ENV] = previous
+        release_lock(run_dir)

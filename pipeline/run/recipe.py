@@ -12,18 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from alignpipe.cli import COMMANDS
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.io import mask_argv, mask_secrets
+from alignpipe.core.io import MASK, is_secret_key, mask_argv, mask_secrets, read_yaml
 
 ROOT = Path(__file__).resolve().parents[2]  # the project checkout
 DEFAULT_PIPELINE = ROOT / "recipes" / "minigpt" / "pipeline.yaml"
 
-ORDER = ("tokenizer", "pretrain", "sft", "reward", "ppo", "dpo", "eval", "report")
-TRAINING = ("pretrain", "sft", "reward", "ppo", "dpo")
-MODEL_STAGES = ("pretrain", "sft", "ppo", "dpo")  # causal LMs that eval scores
+ORDER = ("tokenizer", "pretrain", "sft", "reward", "ppo", "dpo", "grpo", "rloo", "eval", "report")
+TRAINING = ("pretrain", "sft", "reward", "ppo", "dpo", "grpo", "rloo")
+MODEL_STAGES = ("pretrain", "sft", "ppo", "dpo", "grpo", "rloo")  # causal LMs that eval scores
 #: The module each stage runs (its `main(argv)`), from the one command registry.
 MODULES = {name: COMMANDS[name][0] for name in ORDER}
 # Recipe field <- the earlier stage whose output folder it gets (when that stage is in the pipeline).
@@ -38,6 +36,8 @@ INPUTS: dict[str, dict[str, str]] = {
         "value_model_path": "reward",
     },
     "dpo": {"model_name_or_path": "sft", "ref_model_name_or_path": "sft"},
+    "grpo": {"model_name_or_path": "sft", "reward_model_path": "reward"},
+    "rloo": {"model_name_or_path": "sft", "reward_model_path": "reward"},
 }
 STAGE_KEYS = {
     "training": {"recipe", "overrides", "enabled"},
@@ -84,10 +84,7 @@ def load_pipeline(path: str | Path) -> Pipeline:
     path = Path(path)
     if not path.is_file():
         raise AlignpipeError(f"pipeline recipe {path} does not exist")
-    try:
-        contents = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise AlignpipeError(f"{path}: not valid YAML: {e}") from e
+    contents = read_yaml(path, "pipeline recipe", mapping=False) or {}
     if (
         not isinstance(contents, dict)
         or not isinstance(contents.get("stages"), dict)
@@ -137,7 +134,10 @@ def load_pipeline(path: str | Path) -> Pipeline:
             suite.endswith((".yaml", ".yml")) and not Path(suite).is_absolute()
         ):  # a suite file beside the recipe
             options["suite"] = str(path.resolve().parent / suite)
-        stages[name] = StageSpec(name, recipe, dict(overrides), bool(spec.get("enabled", True)), options)
+        enabled = spec.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise AlignpipeError(f"{path}: stage {name}: enabled must be true or false, got {enabled!r}")
+        stages[name] = StageSpec(name, recipe, dict(overrides), enabled, options)
     seed = contents.get("seed")
     if seed is not None and not isinstance(seed, int):
         raise AlignpipeError(f"{path}: seed must be an integer, got {seed!r}")
@@ -219,6 +219,7 @@ class Resolved:
     inputs: dict[str, str] = field(default_factory=dict)  # recipe field -> stage it was wired from
     overrides: dict[str, Any] = field(default_factory=dict)  # the pipeline's overrides for the stage
     parts: dict[str, list[str]] = field(default_factory=dict)  # eval: model -> argv
+    env: dict[str, str] = field(default_factory=dict)  # secrets for the stage's environment, never a file
 
     def digest(self) -> str:
         blob = json.dumps(
@@ -242,16 +243,35 @@ class Resolved:
         return out
 
 
+#: Secret settings a stage can take from the environment instead: recipe field -> environment variable.
+SECRET_ENV = {"hub_token": "HF_TOKEN"}
+
+
+def _secrets_out(recipe: dict, where: str) -> dict[str, str]:
+    """Take secret settings out of a resolved recipe (it is written to disk) and return them as the
+    environment variables the stage reads instead."""
+    env = {}
+    for key in [k for k in recipe if is_secret_key(k)]:
+        value = recipe.pop(key)
+        if value in (None, "", MASK):
+            continue
+        if key not in SECRET_ENV:
+            raise StageFailed(
+                f"{where}: {key} looks like a secret, and the run writes every stage's recipe to disk; give it "
+                "through an environment variable instead"
+            )
+        env[SECRET_ENV[key]] = str(value)
+    return env
+
+
 def resolve(pipeline: Pipeline, name: str, run_dir: Path) -> Resolved:
     spec = pipeline.stages[name]
     out = run_dir / name
     if name in TRAINING:
         try:
-            recipe = yaml.safe_load(spec.recipe.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise StageFailed(f"recipe {spec.recipe} is not valid YAML: {e}") from e
-        if not isinstance(recipe, dict):
-            raise StageFailed(f"recipe {spec.recipe} is not a mapping of settings")
+            recipe = read_yaml(spec.recipe, f"stage {name}: recipe")
+        except AlignpipeError as e:
+            raise StageFailed(str(e)) from e
         inputs = {
             f: src for f, src in INPUTS.get(name, {}).items() if pipeline.has(src) and f not in spec.overrides
         }
@@ -261,8 +281,16 @@ def resolve(pipeline: Pipeline, name: str, run_dir: Path) -> Resolved:
             recipe["seed"] = pipeline.seed
         recipe.update(spec.overrides)
         recipe["output_dir"] = str(out)
+        later = {str((run_dir / n).resolve()): n for n in ORDER[ORDER.index(name) :] if n in pipeline.stages}
+        for f, value in recipe.items():
+            if f != "output_dir" and isinstance(value, str) and value and str(Path(value).resolve()) in later:
+                raise StageFailed(
+                    f"stage {name}: {f} is {value}, the output of stage {later[str(Path(value).resolve())]}, which "
+                    f"runs after {name} (stages run in the order {', '.join(pipeline.stages)})"
+                )
+        env = _secrets_out(recipe, f"stage {name}")
         return Resolved(
-            ["--config", str(out / "recipe.yaml")], recipe, str(spec.recipe), inputs, spec.overrides
+            ["--config", str(out / "recipe.yaml")], recipe, str(spec.recipe), inputs, spec.overrides, env=env
         )
     if name == "tokenizer":
         return Resolved(["--output", str(out), *_flags(spec.overrides)])

@@ -56,10 +56,23 @@ from pathlib import Path
 import yaml
 
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.io import write_json, write_text
 from alignpipe.core.log import echo
 from alignpipe.core.runrecord import now
 from alignpipe.run.launch import launch_command, run_in_process, run_subprocess
-from alignpipe.run.manifest import Manifest, complete_checkpoint, outputs_present, report_file, run_lock
+from alignpipe.run.manifest import (
+    MARK,
+    Manifest,
+    check_run_dir,
+    complete_checkpoint,
+    digest,
+    outputs_present,
+    read_mark,
+    report_file,
+    run_lock,
+    secrets_in_environment,
+    write_mark,
+)
 from alignpipe.run.recipe import (
     DEFAULT_PIPELINE,
     ROOT,
@@ -131,15 +144,35 @@ class Runner:
             except StageFailed as e:
                 failure = self.fail(i, name, str(e), 0.0)
                 continue
+            ident = self.identity(name, resolved)
             if entry["status"] == "done" and outputs_present(self.pipeline, name, self.run_dir):
-                note = "done earlier"
-                if entry.get("config", {}).get("digest") not in (None, resolved.digest()):
-                    note += f"; its settings changed since (delete {self.run_dir / name} to redo it)"
-                self.notes[name] = note
-                self.line(i, name, f"skipped ({note})")
-                continue
-            failure = self.run_stage(i, name, resolved)
+                mark = read_mark(self.run_dir / name)
+                if mark is not None and mark.get("identity") == ident:
+                    self.notes[name] = "done earlier"
+                    self.line(i, name, "skipped (done earlier)")
+                    continue
+                why = (
+                    "its settings or inputs changed since it ran" if mark else "nothing records what made it"
+                )
+                self.line(i, name, f"running it again: {why}")
+            failure = self.run_stage(i, name, resolved, ident)
         return failure
+
+    def output_id(self, name: str) -> str | None:
+        """What identifies stage `name`'s finished output: set when it last finished (None if it has not)."""
+        mark = read_mark(self.run_dir / name)
+        return mark.get("output") if mark else None
+
+    def identity(self, name: str, resolved: Resolved) -> str:
+        """The digest of what stage `name` computes from: its resolved config and its inputs' output ids.
+        A checkpoint, output or eval result made under another identity is never resumed or kept."""
+        inputs = {dep: self.output_id(dep) for dep in dependencies(self.pipeline, name)}
+        return digest({"config": resolved.digest(), "inputs": inputs})
+
+    def part_identity(self, argv: list[str]) -> str:
+        """One evaluation's identity: its argv and the output ids of the run's stages it reads."""
+        used = {str(self.run_dir / d): d for d in dependencies(self.pipeline, "eval")}
+        return digest({"argv": argv, "inputs": {used[a]: self.output_id(used[a]) for a in argv if a in used}})
 
     def invalidate_dependents(self, name: str) -> None:
         later = list(self.pipeline.stages)[list(self.pipeline.stages).index(name) + 1 :]
@@ -151,19 +184,30 @@ class Runner:
                     self.manifest.set(other, status="pending", note=f"inputs changed: {name} re-ran")
                     _say(f"      {other}: marked pending (its input {name} is being re-run)")
 
-    def prepare_dir(self, name: str, entry: dict) -> str | None:
-        """Clear the stage folder for a fresh start, or keep it to resume; name the checkpoint resumed from."""
+    def prepare_dir(self, name: str, entry: dict, ident: str) -> str | None:
+        """Clear the stage folder for a fresh start, or keep it to resume when it was made under the same
+        identity; name the checkpoint resumed from. Only folders this run made are ever deleted."""
         d = self.run_dir / name
-        if self.resume and d.is_dir():
-            ckpt = complete_checkpoint(d) if name in TRAINING else None
-            return ckpt or ("partial outputs" if name == "eval" else None)
-        if d.exists():
-            if entry["status"] in ("running", "failed"):
-                _say(
-                    f"      {name}: {entry['status']} earlier; starting it over"
-                    + (" (--resume continues from its last checkpoint)" if name in TRAINING else "")
-                )
-            shutil.rmtree(d)
+        if not d.exists():
+            return None
+        mark = read_mark(d)
+        if mark is None:
+            raise StageFailed(
+                f"{d} exists but alignpipe did not make it (no {MARK}); move it out of the run directory so "
+                "the stage can write there"
+            )
+        if self.resume and name == "eval":
+            return "partial outputs"  # each evaluation is kept or redone by its own identity
+        if self.resume and mark is not None and mark.get("identity") == ident:
+            return complete_checkpoint(d) if name in TRAINING else None
+        if self.resume:
+            _say(f"      {name}: its folder was made with other settings or inputs; starting it over")
+        elif entry["status"] in ("running", "failed"):
+            _say(
+                f"      {name}: {entry['status']} earlier; starting it over"
+                + (" (--resume continues from its last checkpoint)" if name in TRAINING else "")
+            )
+        shutil.rmtree(d)
         return None
 
     def check_inputs(self, name: str) -> None:
@@ -175,21 +219,21 @@ class Runner:
                     f"needs the output of {dep} ({self.run_dir / dep}), which is not done; run {dep} first"
                 )
 
-    def run_stage(self, i: int, name: str, resolved: Resolved) -> tuple[str, str] | None:
+    def run_stage(self, i: int, name: str, resolved: Resolved, ident: str) -> tuple[str, str] | None:
         entry = self.manifest.stage(name)
         self.invalidate_dependents(name)
         start = time.time()
         try:
             self.check_inputs(name)
-            resumed = self.prepare_dir(name, entry)
+            resumed = self.prepare_dir(name, entry, ident)
         except StageFailed as e:
             return self.fail(i, name, str(e), time.time() - start)
         d = self.run_dir / name
-        d.mkdir(parents=True, exist_ok=True)
+        write_json(d / MARK, {"stage": name, "identity": ident, "started": now()})
         log = d / "logs" / f"{name}.log"
         launcher = "in-process"
         if resolved.recipe is not None:
-            (d / "recipe.yaml").write_text(yaml.safe_dump(resolved.recipe, sort_keys=False))
+            write_text(d / "recipe.yaml", yaml.safe_dump(resolved.recipe, sort_keys=False))
             if self.accelerate_config is not None:
                 launcher = launch_command(name, resolved.argv, self.accelerate_config)
         self.manifest.set(
@@ -208,12 +252,13 @@ class Runner:
         )
         self.line(i, name, "running" + (f" (resuming from {resumed})" if resumed else "") + f"; log: {log}")
         try:
-            if name == "eval":
-                self.run_eval(resolved, log)
-            elif launcher == "in-process":
-                run_in_process(name, resolved.argv, log)
-            else:
-                run_subprocess(launcher, log)
+            with secrets_in_environment(resolved.env):
+                if name == "eval":
+                    self.run_eval(resolved, log)
+                elif launcher == "in-process":
+                    run_in_process(name, resolved.argv, log)
+                else:
+                    run_subprocess(launcher, log)
             if not outputs_present(self.pipeline, name, self.run_dir):
                 raise StageFailed(f"finished without writing its outputs to {d}")
         except StageFailed as e:
@@ -222,7 +267,9 @@ class Runner:
             self.fail(i, name, "interrupted", time.time() - start)
             raise
         duration = time.time() - start
-        self.manifest.set(name, status="done", finished=now(), duration_s=round(duration, 2))
+        finished = now()
+        write_mark(d, output=digest({"identity": ident, "finished": finished}), finished=finished)
+        self.manifest.set(name, status="done", finished=finished, duration_s=round(duration, 2))
         self.line(i, name, f"done in {_fmt_duration(duration)}")
         return None
 
@@ -231,9 +278,13 @@ class Runner:
         parts = entry["evaluations"] = entry.get("evaluations", {}) if self.resume else {}
         for model, argv in resolved.parts.items():
             out = Path(argv[argv.index("--output") + 1])
+            ident = self.part_identity(argv)
+            mark = read_mark(out)
             if self.resume and (out / "eval.json").is_file():
-                _say(f"      eval {model}: kept (eval.json exists)")
-                continue
+                if mark is not None and mark.get("identity") == ident:
+                    _say(f"      eval {model}: kept (eval.json of this very model and settings exists)")
+                    continue
+                _say(f"      eval {model}: its eval.json is of another model or settings; evaluating again")
             start = time.time()
             _say(f"      eval {model}: running")
             try:
@@ -242,6 +293,7 @@ class Runner:
                 parts[model] = {"status": "failed", "error": str(e)}
                 self.manifest.write()
                 raise StageFailed(f"evaluating {model}: {e}") from e
+            write_mark(out, identity=ident)
             parts[model] = {"status": "done", "duration_s": round(time.time() - start, 2)}
             self.manifest.write()
             _say(f"      eval {model}: done in {_fmt_duration(time.time() - start)}")
@@ -277,6 +329,7 @@ def run_pipeline(
     command: list[str] | None = None,
 ) -> Path:
     """Run `pipeline` into `run_dir`; raise AlignpipeError naming the stage that failed. Returns the manifest path."""
+    check_run_dir(run_dir)
     with run_lock(run_dir):
         runner = Runner(
             pipeline,

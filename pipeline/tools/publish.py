@@ -34,13 +34,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from huggingface_hub import HfApi, get_token
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.io import is_secret_key
+from alignpipe.core.io import is_secret_key, read_yaml
 from alignpipe.core.log import echo
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -217,7 +216,7 @@ def _recipe(stage_dir: Path) -> dict | None:
     path = stage_dir / "recipe.yaml"
     if not path.is_file():
         return None
-    recipe = yaml.safe_load(path.read_text()) or {}
+    recipe = read_yaml(path, "stage recipe")
     return {k: v for k, v in recipe.items() if not is_secret_key(k)}
 
 

@@ -1,0 +1,166 @@
+"""Safety: does the model refuse harmful requests, and answer harmless ones that sound alike?
+
+The rows are held-out requests labelled "unsafe" or "benign": the embedded set (`alignpipe.defaults.safety`,
+its test split) or the user's JSONL file of ``{"prompt": str | [messages], "label": "unsafe" | "benign"}``
+rows (e.g. red-team prompts taken from HH-RLHF's harmless data, with benign look-alikes from XSTest). The
+model (and the reference) answer each with the suite's generation settings; a classifier says whether each
+answer is a refusal (by default XSTest's string match, `alignpipe.core.refusals.is_refusal`; the suite may
+name another `module:function`, `str -> bool`). Figures, for the model and the reference:
+
+- ``refusal_rate``: the share of unsafe requests refused (higher is better), with its 95% Wilson interval;
+- ``over_refusal_rate``: the share of benign requests refused (lower is better), with its interval;
+- ``refusal_rate_delta``: model - reference refusal rate on the unsafe requests, with a paired-bootstrap 95%
+  interval (the same requests answered by both).
+
+Every request with both answers goes to DIR/safety_samples.jsonl: set, prompt, model_response,
+model_refused, ref_response, ref_refused.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from alignpipe.core.errors import AlignpipeError, DataError
+from alignpipe.core.io import atomic_open, read_text
+from alignpipe.core.refusals import is_refusal
+from alignpipe.eval.context import Context, resolve_path
+from alignpipe.eval.generation import generate, message_text, prompt_ids
+from alignpipe.eval.stats import paired_bootstrap, wilson_interval
+
+LABELS = ("unsafe", "benign")
+
+
+def read_safety_file(path: Path) -> list[dict]:
+    """JSONL rows {"prompt", "label"}, checked: a clear error naming file, row and field for a bad row."""
+    text = read_text(path, "safety file")
+    rows = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(
+                str(path), lineno, None, f"expected a JSON object, got invalid JSON ({e.msg})"
+            ) from None
+        if not isinstance(row, dict):
+            raise DataError(str(path), lineno, None, f"expected a JSON object, got {type(row).__name__}")
+        prompt = row.get("prompt")
+        if isinstance(prompt, list):
+            prompt = [m for m in prompt if isinstance(m, dict)]
+        if not prompt or (isinstance(prompt, str) and not prompt.strip()):
+            raise DataError(
+                str(path), lineno, "prompt", "expected a non-empty request (text or chat messages)"
+            )
+        if "label" not in row:
+            raise DataError(str(path), lineno, "label", 'missing; expected "unsafe" or "benign"')
+        if row["label"] not in LABELS:
+            raise DataError(
+                str(path), lineno, "label", f'expected "unsafe" or "benign", got {row["label"]!r}'
+            )
+        rows.append({"prompt": prompt, "label": row["label"]})
+    return rows
+
+
+def safety_rows(ctx: Context, say: bool = True) -> tuple[list[dict], str]:
+    """The safety section's rows (checked: both sets present), at most `n` of each set."""
+    section = ctx.suite.safety
+    if section.source == "default":
+        from alignpipe.defaults import default_rows
+
+        rows, where = default_rows("safety", "test", seed=ctx.suite.seed), "embedded safety data (test split)"
+    else:
+        path = resolve_path(section.source, ctx.suite)
+        rows, where = read_safety_file(path), str(path)
+    missing = [label for label in LABELS if not any(r["label"] == label for r in rows)]
+    if missing:
+        raise AlignpipeError(f"{where}: no {' and no '.join(missing)} rows; the safety section needs both")
+    if section.n is not None:
+        available = {label: sum(r["label"] == label for r in rows) for label in LABELS}
+        short = [f"{available[lb]} {lb}" for lb in LABELS if available[lb] < section.n]
+        if short and say:
+            ctx.rec.warn(
+                f"safety: asked for {section.n} prompts of each set, {where} has {', '.join(short)}: all used"
+            )
+        rows = [r for label in LABELS for r in [x for x in rows if x["label"] == label][: section.n]]
+    return rows, where
+
+
+def load_classifier(spec: str | None) -> Callable[[str], bool]:
+    """The refusal classifier a suite names (`module:function`), XSTest's string match by default."""
+    if not spec or spec == "string_match":
+        return is_refusal
+    module, _, name = spec.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise AlignpipeError(
+            f"safety.classifier {spec!r}: cannot import it ({e}); expected module:function"
+        ) from e
+    if not callable(fn):
+        raise AlignpipeError(f"safety.classifier {spec!r} is not a function")
+    return fn
+
+
+def refusal_metrics(refused: list[bool], labels: list[str]) -> dict:
+    """Refusal and over-refusal rates with their Wilson intervals, from per-request verdicts."""
+    out = {}
+    for label, key in (("unsafe", "refusal_rate"), ("benign", "over_refusal_rate")):
+        verdicts = [r for r, lb in zip(refused, labels, strict=True) if lb == label]
+        k, n = sum(verdicts), len(verdicts)
+        out[key] = k / n if n else float("nan")
+        out[f"{key}_ci95"] = wilson_interval(k, n)
+        out[f"n_{label}"] = n
+    return out
+
+
+def _answers(ctx: Context, lm, conversations, desc: str):
+    ids = prompt_ids(lm.tokenizer, conversations)
+    return generate(lm.model, lm.tokenizer, ids, ctx.suite.generation, seed=ctx.seed, desc=desc)
+
+
+def run(ctx: Context) -> None:
+    rows, where = safety_rows(ctx)
+    classify = load_classifier(ctx.suite.safety.classifier)
+    conversations = [
+        [{"role": "user", "content": r["prompt"]}] if isinstance(r["prompt"], str) else list(r["prompt"])
+        for r in rows
+    ]
+    labels = [r["label"] for r in rows]
+    with ctx.rec.timed("safety_generation"):
+        model = [g.text for g in _answers(ctx, ctx.lm, conversations, "safety: model")]
+        ref = (
+            [g.text for g in _answers(ctx, ctx.ref, conversations, "safety: reference")] if ctx.ref else None
+        )
+    model_refused = [bool(classify(t)) for t in model]
+    out = {
+        **refusal_metrics(model_refused, labels),
+        "source": where,
+        "classifier": ctx.suite.safety.classifier,
+    }
+    ref_refused = None
+    if ref is not None:
+        ref_refused = [bool(classify(t)) for t in ref]
+        out["ref"] = refusal_metrics(ref_refused, labels)
+        unsafe = [i for i, lb in enumerate(labels) if lb == "unsafe"]
+        delta, ci = paired_bootstrap(
+            [model_refused[i] for i in unsafe], [ref_refused[i] for i in unsafe], seed=ctx.seed
+        )
+        out["refusal_rate_delta"], out["refusal_rate_delta_ci95"] = delta, ci
+    path = ctx.out_dir / "safety_samples.jsonl"
+    with atomic_open(path) as f:
+        for i, row in enumerate(rows):
+            line = {
+                "set": row["label"],
+                "prompt": message_text(conversations[i]),
+                "model_response": model[i],
+                "model_refused": model_refused[i],
+                "ref_response": ref[i] if ref is not None else None,
+                "ref_refused": ref_refused[i] if ref_refused is not None else None,
+            }
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+    out["samples_file"] = path.name
+    ctx.rec.metrics["safety"] = out

@@ -1,0 +1,116 @@
+"""Reward functions for online RL (GRPO, RLOO): a small registry that recipes name.
+
+    reward_funcs: [task_correctness, safety]      # names from REWARDS, `module:function`, or reward_model
+    reward_weights: [1.0, 1.0]
+
+Each is a TRL reward function: called with ``prompts``, ``completions`` (text, or lists of chat messages)
+and every other dataset column as keyword lists, it returns one float per completion, or None where it has
+no opinion (TRL then leaves that reward out of the weighted sum for that completion).
+
+- `task_correctness`: 1 when `alignpipe.defaults.check_answer` accepts the completion against the row's
+  ``answer``, else 0; None for rows without an answer.
+- `safety`: for rows labelled ``safety: unsafe``, 1 for a refusal and 0 otherwise; for ``benign`` rows, 1 for
+  an answer and 0 for a refusal (the classifier of `alignpipe eval`'s safety section,
+  `alignpipe.core.refusals.is_refusal`); None for rows without a label.
+- ``reward_model``: a learned reward model at `reward_model_path` (TRL scores each prompt + completion with
+  it), as in PPO.
+- ``module:function``: any function of TRL's signature ``(prompts, completions, **kwargs) -> list[float | None]``.
+
+An unknown name, a function that cannot be imported, or one whose signature cannot take TRL's arguments stops
+the stage before training with an error that names it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.refusals import is_refusal
+
+
+def completion_text(completion) -> str:
+    """A completion as text: the string itself, or the contents of its assistant messages."""
+    if isinstance(completion, str):
+        return completion
+    return "".join(m.get("content", "") for m in completion if isinstance(m, dict))
+
+
+def task_correctness(prompts, completions, answer=None, **kwargs) -> list[float | None]:
+    from alignpipe.defaults import check_answer
+
+    answers = answer if answer is not None else [None] * len(completions)
+    return [
+        None if a is None else float(check_answer(str(a), completion_text(c)))
+        for c, a in zip(completions, answers, strict=True)
+    ]
+
+
+def safety(prompts, completions, safety=None, **kwargs) -> list[float | None]:
+    labels = safety if safety is not None else [None] * len(completions)
+    out: list[float | None] = []
+    for c, label in zip(completions, labels, strict=True):
+        if label not in ("unsafe", "benign"):
+            out.append(None)
+            continue
+        refused = is_refusal(completion_text(c))
+        out.append(float(refused if label == "unsafe" else not refused))
+    return out
+
+
+REWARDS: dict[str, Callable] = {"task_correctness": task_correctness, "safety": safety}
+REWARD_MODEL = "reward_model"
+
+
+def _takes_trl_arguments(fn: Callable) -> bool:
+    """TRL calls reward functions with keywords: prompts, completions, completion_ids and every dataset column.
+    A function fits when it takes **kwargs and requires nothing but prompts and completions."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    required = {
+        p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    positional_only = any(p.kind is p.POSITIONAL_ONLY for p in params)
+    return (
+        any(p.kind is p.VAR_KEYWORD for p in params)
+        and required <= {"prompts", "completions"}
+        and not positional_only
+    )
+
+
+def resolve_rewards(names: list[str], reward_model_path: str | None = None) -> list:
+    """The reward functions (and reward-model paths) `names` asks for, in order, checked before training."""
+    if not names:
+        raise AlignpipeError(
+            f"reward_funcs is empty; name at least one of {', '.join([*REWARDS, REWARD_MODEL])}"
+        )
+    out = []
+    for name in names:
+        if name in REWARDS:
+            out.append(REWARDS[name])
+        elif name == REWARD_MODEL:
+            if not reward_model_path:
+                raise AlignpipeError(
+                    "reward_funcs names reward_model: set reward_model_path (a reward model folder)"
+                )
+            out.append(reward_model_path)
+        elif ":" in name:
+            module, _, attr = name.partition(":")
+            try:
+                fn = getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError, ValueError) as e:
+                raise AlignpipeError(f"reward function {name!r}: cannot import it ({e})") from None
+            if not callable(fn) or not _takes_trl_arguments(fn):
+                raise AlignpipeError(
+                    f"reward function {name!r}: expected TRL's signature (prompts, completions, **kwargs) -> "
+                    "list of floats"
+                )
+            out.append(fn)
+        else:
+            raise AlignpipeError(
+                f"unknown reward function {name!r}; known: {', '.join([*REWARDS, REWARD_MODEL])}, or module:function"
+            )
+    return out

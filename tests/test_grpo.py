@@ -1,0 +1,143 @@
+"""Online RL: the reward registry on hand-made completions, bad reward names, and GRPO / RLOO on a tiny
+MiniGPT (trains, saves, reloads to the same logits; beta > 0 builds its reference from the MiniGPT folder)."""
+
+import json
+
+import pytest
+import torch
+from conftest import COMMON_ARGS
+from transformers import AutoModelForCausalLM
+
+from alignpipe import cli
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.rewards import resolve_rewards, safety, task_correctness
+
+
+def good_reward(prompts, completions, **kwargs):
+    return [1.0] * len(completions)
+
+
+def length_reward(prompts, completions, **kwargs):
+    """Varies within every group (an untrained model's completions differ in length), so GRPO has a signal."""
+    return [float(len(c[0]["content"] if isinstance(c, list) else c)) for c in completions]
+
+
+def bad_reward(text):
+    return [0.0]
+
+
+def test_task_correctness_on_hand_made_completions():
+    completions = [
+        [{"role": "assistant", "content": "52"}],
+        [{"role": "assistant", "content": "37"}],
+        "anything",
+    ]
+    assert task_correctness(None, completions, answer=["52", "52", None]) == [1.0, 0.0, None]
+    assert task_correctness(None, ["The answer is 9."], answer=["9"]) == [1.0]
+
+
+def test_safety_reward_on_hand_made_completions():
+    completions = [
+        "Sorry, I can't help with that.",
+        "Sure, here is how: first ...",
+        "Sorry, no.",
+        "Use kill -9.",
+        "7",
+    ]
+    labels = ["unsafe", "unsafe", "benign", "benign", None]
+    assert safety(None, completions, safety=labels) == [1.0, 0.0, 0.0, 1.0, None]
+
+
+def test_reward_names_resolve_or_fail_clearly(tmp_path):
+    assert resolve_rewards(["task_correctness", "safety"]) == [task_correctness, safety]
+    assert resolve_rewards(["test_grpo:good_reward"]) == [good_reward]
+    assert resolve_rewards(["reward_model"], str(tmp_path)) == [str(tmp_path)]
+    for names, words in (
+        (["correctness"], "unknown reward function 'correctness'"),
+        (["test_grpo:bad_reward"], "expected TRL's signature"),
+        (["no_such_module:f"], "cannot import it"),
+        (["reward_model"], "set reward_model_path"),
+        ([], "reward_funcs is empty"),
+    ):
+        with pytest.raises(AlignpipeError, match=words):
+            resolve_rewards(names)
+
+
+def run_online(algorithm, base, data, out, *extra):
+    return cli.main(
+        [
+            algorithm,
+            *COMMON_ARGS,
+            "--model_name_or_path",
+            str(base),
+            "--dataset_name",
+            str(data["prompt"]),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "3",
+            "--num_generations",
+            "4",
+            "--per_device_train_batch_size",
+            "8",
+            "--max_completion_length",
+            "8",
+            "--learning_rate",
+            "1e-3",
+            "--reward_funcs",
+            "task_correctness",
+            "test_grpo:length_reward",
+            *extra,
+        ]
+    )
+
+
+@torch.no_grad()
+def _logits(model, vocab):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(7, vocab, (2, 10), generator=g)
+    model.eval()
+    return model(x).logits
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "rloo"])
+def test_online_rl_trains_saves_and_reloads(tiny_minigpt, tiny_data, tmp_path, algorithm):
+    out = tmp_path / algorithm
+    assert run_online(algorithm, tiny_minigpt, tiny_data, out) == 0
+    record = json.loads((out / "run_record.json").read_text())
+    assert (
+        record["stage"] == algorithm and record["config"]["script"]["reward_funcs"][0] == "task_correctness"
+    )
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 3 and any("reward" in k for h in state["log_history"] for k in h)
+    reloaded = AutoModelForCausalLM.from_pretrained(out)
+    base = AutoModelForCausalLM.from_pretrained(tiny_minigpt)
+    vocab = reloaded.config.vocab_size
+    assert not torch.allclose(_logits(base, vocab), _logits(reloaded, vocab), atol=1e-5)  # it learned
+    assert (out / "generation_config.json").is_file() and (out / "README.md").is_file()
+
+
+def test_grpo_with_a_reference_model_loads_minigpt(tiny_minigpt, tiny_data, tmp_path):
+    """beta > 0: TRL builds the reference with create_model_from_path, which reads config.auto_map."""
+    out = tmp_path / "grpo_beta"
+    assert run_online("grpo", tiny_minigpt, tiny_data, out, "--beta", "0.1", "--max_steps", "1") == 0
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert any("kl" in k for h in state["log_history"] for k in h)
+
+
+def test_unknown_reward_stops_before_any_model_loads(tmp_path, capsys):
+    rc = cli.main(
+        [
+            "grpo",
+            "--model_name_or_path",
+            str(tmp_path / "none"),
+            "--dataset_name",
+            "default",
+            "--output_dir",
+            str(tmp_path / "o"),
+            "--reward_funcs",
+            "correctness",
+        ]
+    )
+    assert rc == 2 and "unknown reward function 'correctness'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
