@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["minigpt_speed", "shakespeare_char", "dpo_memory", "ppo_rollout", "task_budget"]
+BENCHMARKS = ["minigpt_speed", "shakespeare_char", "dpo_memory", "ppo_rollout", "task_budget", "alignment"]
 
 
 def main(argv=None) -> int:

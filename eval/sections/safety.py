@@ -35,19 +35,10 @@ LABELS = ("unsafe", "benign")
 
 def read_safety_file(path: Path) -> list[dict]:
     """JSONL rows {"prompt", "label"}, checked: a clear error naming file, row and field for a bad row."""
-    text = read_text(path, "safety file")
+    from alignpipe.core.data import json_lines
+
     rows = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(
-                str(path), lineno, None, f"expected a JSON object, got invalid JSON ({e.msg})"
-            ) from None
-        if not isinstance(row, dict):
-            raise DataError(str(path), lineno, None, f"expected a JSON object, got {type(row).__name__}")
+    for lineno, row in json_lines(read_text(path, "safety file"), str(path)):
         prompt = row.get("prompt")
         if isinstance(prompt, list):
             prompt = [m for m in prompt if isinstance(m, dict)]

@@ -153,16 +153,30 @@ def _bad_json_line(path: Path) -> DataError | None:
             return DataError(str(path), e.lineno, None, f"expected valid JSON, got an error: {e.msg}")
         bad = [i for i, r in enumerate(records, 1) if not isinstance(r, dict)]
         return DataError(str(path), bad[0], None, "expected a JSON object (a record)") if bad else None
+    try:
+        json_lines(text, str(path))
+    except DataError as bad:
+        return bad
+    return None
+
+
+def json_lines(text: str, source: str) -> list[tuple[int, dict]]:
+    """(line number, record) of every non-blank line of JSON-lines `text`; a DataError names the first line
+    that is not a JSON object."""
+    out = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
-            return DataError(str(path), lineno, None, f"expected a JSON object, got invalid JSON ({e.msg})")
+            raise DataError(
+                source, lineno, None, f"expected a JSON object, got invalid JSON ({e.msg})"
+            ) from None
         if not isinstance(record, dict):
-            return DataError(str(path), lineno, None, f"expected a JSON object, got {type(record).__name__}")
-    return None
+            raise DataError(source, lineno, None, f"expected a JSON object, got {type(record).__name__}")
+        out.append((lineno, record))
+    return out
 
 
 def _file_bytes(path: Path) -> bytes:

@@ -163,29 +163,15 @@ def requests(held_out: bool) -> list[dict]:
     """Every safety request of one side: {"prompt": text, "safety", "task", "answer", "reply"} (the helpful
     reply for benign ones, None for unsafe ones), in a fixed order."""
     out = []
+    goals = {"unsafe": [(goal, None) for goal in UNSAFE_GOALS], "benign": list(BENIGN_GOALS)}
     for p, phrasing in enumerate(PHRASINGS):
-        for g, goal in enumerate(UNSAFE_GOALS):
-            if _held_out("unsafe", (p, g)) == held_out:
-                out.append(
-                    {
-                        "prompt": phrasing.format(goal=goal),
-                        "safety": "unsafe",
-                        "task": "safety",
-                        "answer": None,
-                        "reply": None,
-                    }
-                )
-        for g, (goal, reply) in enumerate(BENIGN_GOALS):
-            if _held_out("benign", (p, g)) == held_out:
-                out.append(
-                    {
-                        "prompt": phrasing.format(goal=goal),
-                        "safety": "benign",
-                        "task": "safety",
-                        "answer": None,
-                        "reply": reply,
-                    }
-                )
+        for label, pairs in goals.items():
+            for g, (goal, reply) in enumerate(pairs):
+                if _held_out(label, (p, g)) == held_out:
+                    prompt = phrasing.format(goal=goal)
+                    out.append(
+                        {"prompt": prompt, "safety": label, "task": "safety", "answer": None, "reply": reply}
+                    )
     for w, word in enumerate(LETTER_WORDS):
         if _held_out("letters", (w,)) == held_out:
             for phrasing in LETTER_PHRASINGS:
