@@ -542,3 +542,27 @@ def test_changed_upstream_stage_redoes_its_dependents_on_resume(tiny_minigpt, ti
     for name in ("sft", "dpo"):
         assert _same_weights(run_dir / name, fresh / name) < 1e-6, name
     assert (run_dir / "dpo" / "model.safetensors").read_bytes() != old_dpo
+
+
+def test_resume_redoes_an_eval_of_a_model_that_changed(tiny_minigpt, tiny_data, tmp_path, capsys):
+    """An eval.json is kept on --resume only when it is of the very model and settings: after SFT's settings
+    change, the evaluations of SFT and DPO (whose input changed) are done again, not kept."""
+    pipeline = sft_dpo_pipeline(tiny_minigpt, tiny_data, tmp_path / "old")
+    spec = yaml.safe_load(pipeline.read_text())
+    spec["stages"]["eval"] = {"suite": str(TINY / "eval_suite.yaml"), "overrides": {"no-report": True}}
+    write_yaml(pipeline, spec)
+    run_dir = tmp_path / "run"
+    assert run("run", pipeline, "--output", run_dir) == 0
+    before = (run_dir / "eval" / "dpo" / "eval.json").read_text()
+    assert run("run", pipeline, "--output", run_dir, "--resume") == 0  # nothing changed: kept
+    assert "skipped (done earlier)" in capsys.readouterr().out
+    new = sft_dpo_pipeline(tiny_minigpt, tiny_data, tmp_path / "new", lr=1e-3)
+    spec["stages"]["sft"]["recipe"] = yaml.safe_load(new.read_text())["stages"]["sft"]["recipe"]
+    write_yaml(pipeline, spec)
+    assert run("run", pipeline, "--output", run_dir, "--resume") == 0
+    out = capsys.readouterr().out
+    assert "eval dpo: its eval.json is of another model or settings; evaluating again" in out
+    assert "kept (eval.json" not in out
+    after = json.loads((run_dir / "eval" / "dpo" / "eval.json").read_text())
+    assert after["metrics"]["perplexity"] != json.loads(before)["metrics"]["perplexity"]  # of the new DPO model
+    assert (run_dir / "eval" / "dpo" / MARK).is_file()
