@@ -18,7 +18,7 @@ from alignpipe.core.chat_templates import has_generation_markers
 from alignpipe.core.configs import DataArguments
 from alignpipe.core.data import load_mixture, mixture_from_args
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.log import echo, is_main_process
+from alignpipe.core.log import echo, is_main_process, warn
 from alignpipe.core.modeling import load_tokenizer
 from alignpipe.core.outputs import (
     changed_settings,
@@ -51,7 +51,9 @@ def start(stage: str, script_args, training_args, model_args) -> RunRecord:
     set_seed(training_args.seed)
     token = getattr(training_args, "hub_token", None)
     if token:
-        os.environ.setdefault("HF_TOKEN", token)  # huggingface_hub reads it; nothing writes it to disk
+        if os.environ.get("HF_TOKEN") not in (None, "", token):
+            warn("hub_token differs from HF_TOKEN in the environment; using hub_token")
+        os.environ["HF_TOKEN"] = token  # huggingface_hub reads it; nothing writes it to disk
         training_args.hub_token = None
     if training_args.report_to in (None, "all") or training_args.report_to == ["all"]:
         training_args.report_to = []  # no surprise uploads to trackers; recipes opt in

@@ -31,12 +31,16 @@ be re-run by hand.
 Behaviour (the run directory layout and manifest schema are in docs/run_layout.md):
 - RUN_DIR/manifest.json records every stage's status (pending, running, done, failed, skipped),
   resolved config, times and error; it is rewritten atomically after every change.
-- A stage whose status is done and whose outputs are present is skipped. When a stage does run,
-  the done stages that depend on it become pending again (their inputs changed).
+- A stage whose status is done, whose outputs are present and whose identity (resolved config and
+  its inputs' output ids, recorded in RUN_DIR/<stage>/.alignpipe.json) is unchanged is skipped; one
+  whose settings or inputs changed runs again. When a stage does run, the done stages that depend on
+  it become pending again (their inputs changed).
+- `run` only writes into a new, empty or alignpipe run directory, never the project tree, and only
+  deletes stage folders it made (they hold .alignpipe.json).
 - A stage that was interrupted or failed restarts from scratch (its folder is cleared), unless
-  `--resume`: then it continues from its newest complete checkpoint-* (the stage scripts resume by
-  themselves; an incomplete checkpoint, cut off while saving, is removed first). TRL's PPOTrainer
-  cannot resume and starts over.
+  `--resume`: then it continues from its newest whole checkpoint-* made under the same identity (the
+  stage scripts resume by themselves; an incomplete checkpoint, cut off while saving, is removed first,
+  a corrupt one is named and passed over). TRL's PPOTrainer cannot resume and starts over.
 - A failing stage is marked failed with its reason; the stages after it do not run and the command
   exits with code 2 and a one-line reason. Its full output is in RUN_DIR/<stage>/logs/<stage>.log.
 - Without --accelerate-config every stage runs in this process (its `main(argv)`); with it, each
