@@ -39,7 +39,6 @@ def test_replies_are_classified_as_intended():
     assert all(is_refusal(r) for r in sd.REFUSALS)
     assert not any(is_refusal(r) for r in sd.COMPLIANCE)
     assert not any(is_refusal(reply) for _, reply in sd.BENIGN_GOALS)
-    assert sd.classified_as_intended()
 
 
 def test_sft_refuses_a_minority_and_preferences_say_what_sft_cannot():

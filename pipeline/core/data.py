@@ -143,9 +143,7 @@ def _builder_for(path: Path) -> str:
 
 def _bad_json_line(path: Path) -> DataError | None:
     """The first line of a JSON/JSON-lines file that is not a JSON object, as a DataError."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        text = f.read()
+    text = _json_text(path)
     if text.lstrip().startswith("["):
         try:
             records = json.loads(text)
@@ -397,15 +395,20 @@ def convert(ds: Dataset, kind: str, source: str, fmt: Format | None = None) -> D
     return out
 
 
+def _json_text(path: Path) -> str:
+    """A JSON / JSON-lines file's text (gzip-compressed or not, a byte-order mark dropped)."""
+    return _file_bytes(path).removeprefix(BOM).decode("utf-8")
+
+
 def _raw_records(path: Path) -> list | None:
     """The records of a JSON / JSON-lines file as Python reads them (None if it is not one, or not readable)."""
     if not path.is_file() or not str(path).endswith((".json", ".jsonl", ".json.gz", ".jsonl.gz")):
         return None
     try:
-        text = _file_bytes(path).removeprefix(BOM).decode("utf-8")
+        text = _json_text(path)
         if text.lstrip().startswith("["):
             return json.loads(text)
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return [record for _, record in json_lines(text, str(path))]
     except (ValueError, AlignpipeError):
         return None
 

@@ -55,6 +55,15 @@ def read_text(path: str | Path, what: str = "file") -> str:
     return data.removeprefix(BOM).decode("utf-8")
 
 
+def read_json(path: str | Path) -> Any:
+    """A JSON file's content, or None when it is absent or unreadable (bookkeeping files that a crash may have
+    left half-written are read as missing; files a user gives are read with errors that say what is wrong)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def read_yaml(path: str | Path, what: str = "recipe", *, mapping: bool = True) -> Any:
     """A YAML file read safely; errors name the file, the line and what is wrong. `mapping`: it must be one."""
     import yaml

@@ -21,7 +21,7 @@ import struct
 from pathlib import Path
 
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.io import jsonable, write_json
+from alignpipe.core.io import jsonable, read_json, write_json
 from alignpipe.core.log import warn
 
 STAMP = ".alignpipe-stage.json"
@@ -139,11 +139,7 @@ def config_digest(config: dict) -> str:
 
 
 def read_stamp(folder: str | Path) -> dict | None:
-    path = Path(folder) / STAMP
-    try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-    except (OSError, ValueError):
-        return None
+    return read_json(Path(folder) / STAMP)
 
 
 def write_stamp(folder: str | Path, stage: str, config: dict) -> None:

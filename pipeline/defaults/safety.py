@@ -30,8 +30,6 @@ from __future__ import annotations
 import hashlib
 import random
 
-from alignpipe.core.refusals import is_refusal
-
 HELD_OUT_FRACTION = 0.2
 SFT_REFUSAL_SHARE = 0.25
 
@@ -234,9 +232,3 @@ def safety_rows(kind: str, split: str, seed: int, n: int | None = None) -> list[
             rows.append(_row(kind, pool[i], rng))
         rng.shuffle(order)
     return rows
-
-
-def classified_as_intended() -> bool:
-    """Every refusal reads as one to the classifier, and no compliance or helpful reply does."""
-    helpful = [reply for _, reply in BENIGN_GOALS] + list(COMPLIANCE)
-    return all(is_refusal(r) for r in REFUSALS) and not any(is_refusal(r) for r in helpful)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.io import mask_argv, mask_secrets, write_json
+from alignpipe.core.io import mask_argv, mask_secrets, read_json, write_json
 from alignpipe.core.outputs import LOCK_ENV, checkpoints, hold_lock, release_lock, usable_checkpoint
 from alignpipe.core.runrecord import git_commit, now, versions
 from alignpipe.run.recipe import ROOT, TRAINING, Pipeline, eval_models
@@ -60,10 +60,7 @@ MARK = ".alignpipe.json"  # in every folder `alignpipe run` made: RUN_DIR/<stage
 
 
 def read_mark(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / MARK).read_text()) if (folder / MARK).is_file() else None
-    except (OSError, ValueError):
-        return None
+    return read_json(folder / MARK)
 
 
 def write_mark(folder: Path, **fields) -> None:
