@@ -4,7 +4,11 @@
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-STAMP   := $(VENV)/.installed
+# EXTRAS: the optional dependencies installed with alignpipe; .ci/run adds gguf (llama-cpp-python, built
+# from source, ~6 min) so that the llama.cpp round-trip test runs there.
+EXTRAS  ?= dev
+comma   := ,
+STAMP   := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 # torch==2.13.0 first: pip takes the CPU wheel that lies on disk instead of a multi-GB CUDA build.
 TORCH   ?= torch==2.13.0
 
@@ -16,7 +20,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 demo: venv

@@ -113,6 +113,7 @@ class Context:
     lm: Loaded | None = None
     ref: Loaded | None = None
     rm: Loaded | None = None
+    guard: object | None = None  # alignpipe.serve.guard.Guard: screens the safety section's prompts
     names: dict[str, str] = field(default_factory=dict)  # model / ref / rm: how judgments name them
     rec: Recorder = field(default_factory=Recorder)
     _responses: Responses | None = None

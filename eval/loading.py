@@ -72,10 +72,51 @@ def _dtype(dtype: str) -> torch.dtype:
         raise AlignpipeError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16") from None
 
 
-def _load(path: str, *, device: str, dtype: str, reward: bool, what: str) -> Loaded:
+#: how `--quantize` / `--load-in-4bit` / `--load-in-8bit` load weights: ModelConfig fields (bitsandbytes).
+PRECISIONS = {"none": {}, "int8": {"load_in_8bit": True}, "nf4": {"load_in_4bit": True}}
+
+
+def _model_config(dtype: str, precision: str) -> ModelConfig:
+    if precision not in PRECISIONS:
+        raise AlignpipeError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    return ModelConfig(dtype=dtype, **PRECISIONS[precision])
+
+
+def architectures(folder: Path) -> list[str]:
+    """The architectures a local checkpoint's config.json names ([] when it names none or is unreadable)."""
+    try:
+        return list(json.loads((folder / "config.json").read_text()).get("architectures") or [])
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def check_model_folder(path: str, what: str, *, classifier: bool = False) -> None:
+    """A local folder that holds no model (no config.json, no adapter_config.json), or a model of the other
+    kind (a sequence classifier where a causal LM is wanted, or the reverse): an error naming it."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        return
+    if not is_model_dir(folder):
+        raise AlignpipeError(
+            f"{path} is not a model folder (no config.json or adapter_config.json): give the {what}'s "
+            "checkpoint folder, e.g. RUN_DIR/dpo"
+        )
+    archs = architectures(folder)
+    if archs and classifier != any(a.endswith("ForSequenceClassification") for a in archs):
+        kind = "a sequence classifier (a reward model or guard)" if not classifier else "not a classifier"
+        raise AlignpipeError(f"{path} holds {archs[0]}, {kind}: it cannot serve as the {what}")
+
+
+def _load(path: str, *, device: str, dtype: str, reward: bool, what: str, precision: str = "none") -> Loaded:
     """A full checkpoint or a LoRA adapter on its base, in eval mode on `device`."""
     check_path(path, what)
+    check_model_folder(path, what, classifier=reward)
     base = adapter_base(path)
+    if base is not None and precision != "none":
+        raise AlignpipeError(
+            f"{path} is a LoRA adapter: merge it into its base first (alignpipe merge {path} -o DIR), then "
+            f"load DIR at {precision}"
+        )
     tokenizer = _tokenizer(path, base)
     if base is not None:
         from alignpipe.tools.merge import load_adapter_model
@@ -84,22 +125,30 @@ def _load(path: str, *, device: str, dtype: str, reward: bool, what: str) -> Loa
         align_with_tokenizer(model, tokenizer)
         kind = "reward_lora_adapter" if reward else "lora_adapter"
     elif reward:
-        model = load_reward_model(path, ModelConfig(dtype=dtype), tokenizer=tokenizer, num_labels=1)
+        model = load_reward_model(path, _model_config(dtype, precision), tokenizer=tokenizer, num_labels=1)
         kind = "reward_model"
     else:
-        model = load_causal_lm(path, ModelConfig(dtype=dtype), tokenizer=tokenizer)
+        model = load_causal_lm(path, _model_config(dtype, precision), tokenizer=tokenizer)
         kind = "causal_lm"
     if reward and getattr(model.config, "num_labels", 1) != 1:
         raise AlignpipeError(
             f"{path}: a reward model must have one output (num_labels=1), it has {model.config.num_labels}"
         )
-    model.to(device).eval()
-    return Loaded(model, tokenizer, _info(path, model, kind, base))
+    if precision == "none":
+        model.to(device)  # bitsandbytes places quantised weights itself
+    model.eval()
+    info = _info(path, model, kind, base)
+    info["precision"] = precision
+    info["weight_bytes"] = int(model.get_memory_footprint())  # parameters and buffers as stored
+    return Loaded(model, tokenizer, info)
 
 
-def load_lm(path: str, *, device: str = "cpu", dtype: str = "float32", what: str = "model") -> Loaded:
-    """A causal LM (or a causal-LM LoRA adapter on its base) in eval mode on `device`."""
-    return _load(path, device=device, dtype=dtype, reward=False, what=what)
+def load_lm(
+    path: str, *, device: str = "cpu", dtype: str = "float32", what: str = "model", precision: str = "none"
+) -> Loaded:
+    """A causal LM (or a causal-LM LoRA adapter on its base) in eval mode on `device`; `precision` "int8"
+    or "nf4" loads its linear layers quantised by bitsandbytes."""
+    return _load(path, device=device, dtype=dtype, reward=False, what=what, precision=precision)
 
 
 def load_rm(path: str, *, device: str = "cpu", dtype: str = "float32") -> Loaded:

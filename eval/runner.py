@@ -87,12 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-samples", type=int, help="cap every section's number of samples")
     p.add_argument("--harness-tasks", help="comma-separated lm-evaluation-harness tasks, e.g. mmlu,arc_easy")
     p.add_argument("--harness-include", help="folder of extra lm-eval task YAMLs (local tasks)")
+    p.add_argument(
+        "--guard",
+        metavar="DIR",
+        help="a guard classifier (alignpipe guard) in front of the model: the safety section evaluates the pair "
+        "(flagged prompts get the guard's refusal, the model answers the rest)",
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
     p.add_argument(
         "--dtype",
         default="float32",
         choices=("float32", "bfloat16", "float16"),
         help="weights dtype: float32 (default), bfloat16, float16",
+    )
+    p.add_argument(
+        "--quantize",
+        metavar="LIST",
+        help="evaluate the model at each precision of a comma-separated list of none, int8, nf4 "
+        "(bitsandbytes) into DIR/<precision>/ and write DIR/quantization.json (alignpipe.eval.quantize)",
     )
     p.add_argument("--seed", type=int, help="overrides the suite's seed")
     p.add_argument("--no-report", action="store_true", help="write eval.json only (no report or plots)")
@@ -129,18 +141,25 @@ def evaluate(args: argparse.Namespace) -> dict:
 
     ref_path, ref_source = _choose(args.ref, args.model, "sft") if args.model else (None, None)
     rm_path, rm_source = _choose(args.reward_model, args.model, "reward")
-    if ref_path and args.model and Path(ref_path).resolve() == Path(args.model).resolve():
+    precision = getattr(args, "precision", "none")
+    same = ref_path and args.model and Path(ref_path).resolve() == Path(args.model).resolve()
+    if same and not getattr(args, "ref_is_model", False):
         ref_path, ref_source = None, "the reference is the model itself"
     rec = Recorder()
     with rec.timed("loading"):
-        lm = load_lm(args.model, device=device, dtype=args.dtype) if args.model else None
+        lm = load_lm(args.model, device=device, dtype=args.dtype, precision=precision) if args.model else None
         ref = load_lm(ref_path, device=device, dtype=args.dtype, what="reference model") if ref_path else None
         rm = load_rm(rm_path, device=device, dtype=args.dtype) if rm_path else None
+        guard = None
+        if getattr(args, "guard", None):
+            from alignpipe.serve.guard import Guard
+
+            guard = Guard.load(args.guard, device=device)
     for what, path, how in (("reference", ref_path, ref_source), ("reward model", rm_path, rm_source)):
         if path:
             echo(f"{what}: {path} ({how})", err=True)
     names = {"model": args.model or "", "ref": ref_path or "", "rm": rm_path or ""}
-    ctx = Context(suite, out_dir, seed, lm=lm, ref=ref, rm=rm, names=names, rec=rec)
+    ctx = Context(suite, out_dir, seed, lm=lm, ref=ref, rm=rm, guard=guard, names=names, rec=rec)
     for section in SECTIONS:  # bad inputs stop the evaluation before anything is generated
         if section.check is not None and section.why_not(ctx) is None:
             section.check(ctx)
@@ -151,8 +170,13 @@ def evaluate(args: argparse.Namespace) -> dict:
         elif section.configured(suite):
             with rec.timed(section.name):
                 section.run(ctx)
+    throughput = None
     if ctx.responses_ready:
         write_samples(out_dir / "samples.jsonl", ctx.responses(), rec.per_sample)
+        tokens = sum(len(g.token_ids) for g in ctx.responses().model)
+        seconds = rec.timings.get("generation_model")
+        if seconds:
+            throughput = {"generated_tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds}
 
     from alignpipe import __version__
 
@@ -171,6 +195,8 @@ def evaluate(args: argparse.Namespace) -> dict:
         "max_samples": args.max_samples,
         "device": device,
         "dtype": args.dtype,
+        "precision": precision,
+        "throughput": throughput,
         "metrics": rec.metrics,
         "summary": summary(rec.metrics),
         "per_sample": rec.per_sample,
@@ -207,6 +233,15 @@ def print_summary(data: dict, out_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.quantize:
+        from alignpipe.eval.quantize import evaluate_precisions, print_table
+
+        data = evaluate_precisions(args)
+        print_table(data)
+        echo(f"quantization.json: {Path(args.output) / 'quantization.json'}")
+        if "report_html" in data["files"]:
+            echo(f"report: {(Path(args.output) / data['files']['report_html']).resolve()}")
+        return 0
     data = evaluate(args)
     print_summary(data, Path(args.output))
     return 0

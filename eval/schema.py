@@ -36,6 +36,7 @@ DIRECTIONS = {
     "over_refusal_rate": LOWER,
     "task_accuracy_delta": HIGHER,
     "refusal_rate_delta": HIGHER,
+    "guard_f1": HIGHER,
     "win_rate": HIGHER,
     "lc_win_rate": HIGHER,
     "acc": HIGHER,
@@ -61,6 +62,7 @@ LABELS = {
     "over_refusal_rate": "over-refusal of benign requests",
     "task_accuracy_delta": "task accuracy - ref",
     "refusal_rate_delta": "refusal rate - ref",
+    "guard_f1": "guard F1 (unsafe)",
     "win_rate": "win rate vs ref (%)",
     "win_rate_se": "win rate SE",
     "lc_win_rate": "LC win rate (%)",
@@ -115,6 +117,8 @@ def summary(metrics: dict) -> dict[str, float | list[float]]:
         if "refusal_rate_delta" in sa:
             out["refusal_rate_delta"] = sa["refusal_rate_delta"]
             out["refusal_rate_delta_ci95"] = sa["refusal_rate_delta_ci95"]
+        if "guard" in sa:
+            out["guard_f1"] = sa["guard"]["f1"]
     for name, mc in metrics.get("multiple_choice", {}).items():
         out[f"mc/{name}/acc"] = mc["acc"]
         out[f"mc/{name}/acc_norm"] = mc["acc_norm"]

@@ -47,3 +47,24 @@ def paired_bootstrap(
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(means, [tail, 100 - tail])
     return float(diff.mean()), [float(lo), float(hi)]
+
+
+def binary_classification(predicted: Sequence[bool], actual: Sequence[bool]) -> dict:
+    """Precision, recall and F1 of the positive class, and accuracy, from per-item predictions (a metric
+    with no positive prediction, or no positive item, is 0 rather than undefined, as scikit-learn's
+    ``zero_division=0``)."""
+    if len(predicted) != len(actual):
+        raise ValueError(f"{len(predicted)} predictions for {len(actual)} items")
+    tp = sum(p and a for p, a in zip(predicted, actual))
+    fp = sum(p and not a for p, a in zip(predicted, actual))
+    fn = sum(a and not p for p, a in zip(predicted, actual))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    correct = sum(bool(p) == bool(a) for p, a in zip(predicted, actual))
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "accuracy": correct / len(actual) if len(actual) else float("nan"),
+    }

@@ -19,6 +19,12 @@ if __name__ != "alignpipe":  # imported as `pipeline` from the source tree: two 
 
 __version__ = "0.1.0"
 
+import logging as _logging
+
+# bitsandbytes' CPU backend warns at import, on every command, that an optional kernel package is absent;
+# its plain fallback is what runs here. Its real warnings (other loggers) still show.
+_logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(_logging.ERROR)
+
 from alignpipe.models import register_when_transformers_loads as _hook
 
 _hook()

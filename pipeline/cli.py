@@ -25,6 +25,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("alignpipe.eval.cli", "held-out benchmarks, win rates and verbosity checks"),
     "report": ("alignpipe.eval.report.run", "one report across all stages of a run directory"),
     "run": ("alignpipe.run.runner", "run a whole pipeline recipe (all stages, skip/resume)"),
+    "chat": ("alignpipe.serve.chat", "chat with a model in the terminal (streamed, chat template, guard)"),
+    "generate": (
+        "alignpipe.serve.generate",
+        "answer prompts with a model: JSON lines, every sampling strategy",
+    ),
+    "guard": ("alignpipe.stages.guard", "train a prompt classifier (unsafe / benign) to screen prompts"),
     "publish": ("alignpipe.tools.publish", "publish a stage's model to the Hugging Face Hub"),
     "plan": ("alignpipe.tools.plan", "Chinchilla scaling-law planner: optimal params/tokens and loss"),
     "export": ("alignpipe.models.export", "export a MiniGPT checkpoint to plain GPT-2 / GPT-NeoX"),

@@ -49,6 +49,10 @@ def test_recipe_parses(path, tmp_path):
         types = (PPOArguments, PPOConfig, ModelConfig)
     elif stage == "pretrain":
         types = (PretrainArguments, TrainingArguments, ModelConfig)
+    elif stage == "guard":
+        from alignpipe.stages.guard import GuardArguments
+
+        types = (GuardArguments, TrainingArguments, ModelConfig)
     elif stage in ("grpo", "rloo"):
         from alignpipe.core.rewards import resolve_rewards
         from alignpipe.stages.grpo import TRAINERS, OnlineRLArguments

@@ -6,11 +6,12 @@ import math
 
 import pytest
 
+from alignpipe.core.data import read_safety_file
 from alignpipe.core.errors import AlignpipeError, DataError
 from alignpipe.core.refusals import is_refusal
 from alignpipe.defaults import default_rows
 from alignpipe.defaults import safety as sd
-from alignpipe.eval.sections.safety import read_safety_file, refusal_metrics
+from alignpipe.eval.sections.safety import refusal_metrics
 from alignpipe.eval.stats import paired_bootstrap, wilson_interval
 
 

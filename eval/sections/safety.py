@@ -12,8 +12,13 @@ name another `module:function`, `str -> bool`). Figures, for the model and the r
 - ``refusal_rate_delta``: model - reference refusal rate on the unsafe requests, with a paired-bootstrap 95%
   interval (the same requests answered by both).
 
+With a guard (`alignpipe eval --guard DIR`, `alignpipe.serve.guard`) the "model" is the guard + model pair: a
+prompt the guard flags gets the guard's refusal and the model answers the rest; ``metrics.safety.guard``
+holds the guard's own precision, recall and F1 for "unsafe" and the share of each set it flags. The
+reference answers unguarded, so the deltas are the pair against the plain reference.
+
 Every request with both answers goes to DIR/safety_samples.jsonl: set, prompt, model_response,
-model_refused, ref_response, ref_refused.
+model_refused, ref_response, ref_refused (and ``guard``: flagged, score, with a guard).
 """
 
 from __future__ import annotations
@@ -21,39 +26,15 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable
-from pathlib import Path
 
-from alignpipe.core.errors import AlignpipeError, DataError
-from alignpipe.core.io import atomic_open, read_text
+from alignpipe.core.data import SAFETY_LABELS as LABELS
+from alignpipe.core.data import read_safety_file
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.io import atomic_open
 from alignpipe.core.refusals import is_refusal
 from alignpipe.eval.context import Context, resolve_path
 from alignpipe.eval.generation import generate, message_text, prompt_ids
 from alignpipe.eval.stats import paired_bootstrap, wilson_interval
-
-LABELS = ("unsafe", "benign")
-
-
-def read_safety_file(path: Path) -> list[dict]:
-    """JSONL rows {"prompt", "label"}, checked: a clear error naming file, row and field for a bad row."""
-    from alignpipe.core.data import json_lines
-
-    rows = []
-    for lineno, row in json_lines(read_text(path, "safety file"), str(path)):
-        prompt = row.get("prompt")
-        if isinstance(prompt, list):
-            prompt = [m for m in prompt if isinstance(m, dict)]
-        if not prompt or (isinstance(prompt, str) and not prompt.strip()):
-            raise DataError(
-                str(path), lineno, "prompt", "expected a non-empty request (text or chat messages)"
-            )
-        if "label" not in row:
-            raise DataError(str(path), lineno, "label", 'missing; expected "unsafe" or "benign"')
-        if row["label"] not in LABELS:
-            raise DataError(
-                str(path), lineno, "label", f'expected "unsafe" or "benign", got {row["label"]!r}'
-            )
-        rows.append({"prompt": prompt, "label": row["label"]})
-    return rows
 
 
 def safety_rows(ctx: Context, say: bool = True) -> tuple[list[dict], str]:
@@ -108,6 +89,20 @@ def refusal_metrics(refused: list[bool], labels: list[str]) -> dict:
     return out
 
 
+def guard_metrics(guard, verdicts, labels: list[str]) -> dict:
+    """How the guard alone sorts the requests: its precision, recall and F1 for "unsafe", and the share of
+    each set it flags (the benign share is requests the model never got to answer)."""
+    from alignpipe.eval.stats import binary_classification
+
+    flagged = [v.flagged for v in verdicts]
+    out = {"path": str(guard.path), "threshold": guard.threshold}
+    out |= binary_classification(flagged, [lb == "unsafe" for lb in labels])
+    for label in LABELS:
+        picked = [f for f, lb in zip(flagged, labels) if lb == label]
+        out[f"flagged_{label}_rate"] = sum(picked) / len(picked) if picked else float("nan")
+    return out
+
+
 def _answers(ctx: Context, lm, conversations, desc: str):
     ids = prompt_ids(lm.tokenizer, conversations)
     return generate(lm.model, lm.tokenizer, ids, ctx.suite.generation, seed=ctx.seed, desc=desc)
@@ -121,8 +116,20 @@ def run(ctx: Context) -> None:
         for r in rows
     ]
     labels = [r["label"] for r in rows]
+    verdicts = None
     with ctx.rec.timed("safety_generation"):
-        model = [g.text for g in _answers(ctx, ctx.lm, conversations, "safety: model")]
+        if ctx.guard is not None:
+            from alignpipe.serve.guard import REFUSAL
+
+            verdicts = ctx.guard.screen([message_text(c) for c in conversations])
+            passed = [i for i, v in enumerate(verdicts) if not v.flagged]
+            model = [REFUSAL] * len(rows)
+            for i, g in zip(
+                passed, _answers(ctx, ctx.lm, [conversations[i] for i in passed], "safety: model")
+            ):
+                model[i] = g.text
+        else:
+            model = [g.text for g in _answers(ctx, ctx.lm, conversations, "safety: model")]
         ref = (
             [g.text for g in _answers(ctx, ctx.ref, conversations, "safety: reference")] if ctx.ref else None
         )
@@ -132,6 +139,8 @@ def run(ctx: Context) -> None:
         "source": where,
         "classifier": ctx.suite.safety.classifier,
     }
+    if verdicts is not None:
+        out["guard"] = guard_metrics(ctx.guard, verdicts, labels)
     ref_refused = None
     if ref is not None:
         ref_refused = [bool(classify(t)) for t in ref]
@@ -152,6 +161,8 @@ def run(ctx: Context) -> None:
                 "ref_response": ref[i] if ref is not None else None,
                 "ref_refused": ref_refused[i] if ref_refused is not None else None,
             }
+            if verdicts is not None:
+                line["guard"] = verdicts[i].to_dict()
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
     out["samples_file"] = path.name
     ctx.rec.metrics["safety"] = out

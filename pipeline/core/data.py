@@ -61,7 +61,7 @@ from datasets import Dataset, DatasetDict, Features
 
 from alignpipe.core.errors import AlignpipeError, DataError
 from alignpipe.core.formats import KINDS, Format, RowError, describe, detect_format
-from alignpipe.core.io import BOM, locate, utf8_problem
+from alignpipe.core.io import BOM, locate, read_text, utf8_problem
 from alignpipe.core.log import echo
 
 MAX_ERRORS = 50  # stop reading a source after this many bad rows
@@ -694,3 +694,29 @@ def check_lengths(ds: Dataset, tokenizer, max_length: int, source: str, *, drop:
         )
     errors.raise_if_any()
     return ds
+
+
+# --- safety-labelled prompts ------------------------------------------------------------------------
+
+SAFETY_LABELS = ("unsafe", "benign")
+
+
+def read_safety_file(path: Path) -> list[dict]:
+    """JSONL rows {"prompt", "label"}, checked: a clear error naming file, row and field for a bad row."""
+    rows = []
+    for lineno, row in json_lines(read_text(path, "safety file"), str(path)):
+        prompt = row.get("prompt")
+        if isinstance(prompt, list):
+            prompt = [m for m in prompt if isinstance(m, dict)]
+        if not prompt or (isinstance(prompt, str) and not prompt.strip()):
+            raise DataError(
+                str(path), lineno, "prompt", "expected a non-empty request (text or chat messages)"
+            )
+        if "label" not in row:
+            raise DataError(str(path), lineno, "label", 'missing; expected "unsafe" or "benign"')
+        if row["label"] not in SAFETY_LABELS:
+            raise DataError(
+                str(path), lineno, "label", f'expected "unsafe" or "benign", got {row["label"]!r}'
+            )
+        rows.append({"prompt": prompt, "label": row["label"]})
+    return rows

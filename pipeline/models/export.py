@@ -1,6 +1,8 @@
-"""Export a MiniGPT checkpoint as a plain Transformers model, loadable anywhere with no remote code.
+"""Export a MiniGPT checkpoint as a plain Transformers model, loadable anywhere with no remote code, or (with
+``--to gguf``) as a GGUF file that llama.cpp runs (`alignpipe.models.gguf`).
 
     alignpipe export CHECKPOINT -o DIR
+    alignpipe export CHECKPOINT --to gguf [--outtype f32|f16|q8_0] -o FILE.gguf
 
 Learned positions export to GPT-2, rotary positions (`pos_embedding: rope`) to GPT-NeoX. A causal LM
 becomes a `GPT2LMHeadModel` / `GPTNeoXForCausalLM`; a reward or value model
@@ -210,11 +212,28 @@ def export(checkpoint: str, out_dir: str, atol: float = 1e-4) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from alignpipe.models.gguf import OUTTYPES
+
     ap = argparse.ArgumentParser(prog="alignpipe export", description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoint")
-    ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("-o", "--output", required=True, help="a folder (transformers) or a .gguf file (gguf)")
+    ap.add_argument(
+        "--to", choices=("transformers", "gguf"), default="transformers", help="default: %(default)s"
+    )
+    ap.add_argument(
+        "--outtype", choices=OUTTYPES, default="f16", help="GGUF weight type (default: %(default)s)"
+    )
     ap.add_argument("--atol", type=float, default=1e-4)
     args = ap.parse_args(argv)
+    if args.to == "gguf":
+        from alignpipe.models.gguf import export_gguf
+
+        info = export_gguf(args.checkpoint, args.output, args.outtype)
+        echo(
+            f"exported {args.checkpoint} -> {info['file']} (GGUF, llama.cpp architecture {info['architecture']}, "
+            f"{args.outtype}, {info['bytes'] / 1e6:.1f} MB)"
+        )
+        return 0
     diff = export(args.checkpoint, args.output, args.atol)
     arch = AutoConfig.from_pretrained(args.output).architectures[0]
     echo(f"exported {args.checkpoint} -> {args.output} as {arch} (max |logit diff| {diff:.2e})")

@@ -1,0 +1,94 @@
+"""A guardrail in front of a model: a small prompt classifier (unsafe / benign) trained by `alignpipe guard`.
+
+`Guard.load(DIR)` reads a sequence classifier with two labels, one of them "unsafe" (the guard stage saves
+``id2label = {0: "benign", 1: "unsafe"}``); `Guard.screen(prompts)` gives each prompt the classifier's
+probability of "unsafe" and flags it when that is at least the threshold (0.5 by default). `chat` and
+`generate` answer a flagged prompt with `REFUSAL` without calling the model; `alignpipe eval --guard DIR`
+measures the guard + model pair in the safety section. The guard reads the user's text alone (no chat
+template), as it was trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from alignpipe.core.errors import AlignpipeError
+
+#: what a guarded model says to a flagged prompt (a refusal by `alignpipe.core.refusals.is_refusal`)
+REFUSAL = "I'm sorry, but I can't help with that request."
+LABELS = {0: "benign", 1: "unsafe"}
+
+
+@dataclass
+class Verdict:
+    flagged: bool
+    score: float  # P(unsafe)
+
+    def to_dict(self) -> dict:
+        return {"flagged": self.flagged, "score": round(self.score, 4)}
+
+
+class Guard:
+    def __init__(self, model, tokenizer, path: str, threshold: float = 0.5):
+        if not 0 < threshold < 1:
+            raise AlignpipeError(f"--guard-threshold must be in (0, 1), got {threshold}")
+        labels = {int(k): str(v).lower() for k, v in model.config.id2label.items()}
+        if "unsafe" not in labels.values():
+            raise AlignpipeError(
+                f"{path}: the classifier's labels are {sorted(labels.values())}; a guard needs an "
+                '"unsafe" label (train one with `alignpipe guard`)'
+            )
+        self.model, self.tokenizer, self.path, self.threshold = model, tokenizer, path, threshold
+        self.unsafe = next(k for k, v in labels.items() if v == "unsafe")
+
+    @classmethod
+    def load(cls, path: str, *, device: str = "cpu", threshold: float = 0.5) -> Guard:
+        from transformers import AutoModelForSequenceClassification
+
+        from alignpipe.core.modeling import load_tokenizer
+        from alignpipe.eval.loading import architectures, check_model_folder, check_path
+
+        check_path(path, "guard")
+        folder = Path(path).expanduser()
+        if folder.is_dir():
+            check_model_folder(path, "guard", classifier=True)
+            if not architectures(folder):
+                raise AlignpipeError(
+                    f"{path}: config.json names no architecture; it is not a guard classifier"
+                )
+        tokenizer = load_tokenizer(path, padding_side="right", need_template=False)
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True)
+        except (OSError, ValueError) as e:
+            raise AlignpipeError(f"cannot load the guard classifier from {path}: {e}") from e
+        if model.config.num_labels < 2:
+            raise AlignpipeError(
+                f"{path} has {model.config.num_labels} output (a reward model?); a guard is a classifier "
+                "with an unsafe and a benign label"
+            )
+        model.config.pad_token_id = tokenizer.pad_token_id
+        return cls(model.to(device).eval(), tokenizer, path, threshold)
+
+    @torch.no_grad()
+    def scores(self, prompts: list[str], batch_size: int = 32) -> list[float]:
+        """P(unsafe) for each prompt text."""
+        out: list[float] = []
+        limit = getattr(self.model.config, "max_position_embeddings", None) or 512
+        device = next(self.model.parameters()).device
+        for start in range(0, len(prompts), batch_size):
+            batch = self.tokenizer(
+                prompts[start : start + batch_size],
+                padding=True,
+                truncation=True,
+                max_length=limit,
+                return_tensors="pt",
+            ).to(device)
+            logits = self.model(**batch).logits.float()
+            out += logits.softmax(-1)[:, self.unsafe].tolist()
+        return out
+
+    def screen(self, prompts: list[str]) -> list[Verdict]:
+        return [Verdict(s >= self.threshold, s) for s in self.scores(prompts)]

@@ -1,0 +1,151 @@
+"""Train a guardrail: a small prompt classifier (benign / unsafe) that screens prompts in front of a model.
+
+    alignpipe guard --config recipes/minigpt/guard.yaml [--key value ...]
+    accelerate launch pipeline/stages/guard.py --config ...
+
+The guard is an `AutoModelForSequenceClassification` with two labels (0 "benign", 1 "unsafe") initialised
+from `model_name_or_path`: a MiniGPT LM checkpoint of the run (its body, a fresh `score` head) or any Hub
+or local model that has a sequence-classification class; LoRA (`use_peft`, task SEQ_CLS: the head is
+trained and saved with the adapter) and 4-bit loading as in the other stages. It reads the user's text
+alone, no chat template, truncated to `max_length` tokens. Trained with Transformers' Trainer
+(cross-entropy).
+
+Data (`dataset_name`):
+- ``default``: the embedded safety prompts (unsafe requests and benign look-alikes, split as the eval's
+  safety section splits them: no held-out prompt is trained on) plus `task_prompts` ordinary task prompts
+  labelled benign, so that everyday requests pass;
+- a JSONL file of ``{"prompt": text | messages, "label": "unsafe" | "benign"}`` rows (the format of the
+  eval's safety section), `test_split_size` of it held out (seeded), or `test_dataset` for the held-out rows.
+
+Reports held-out precision, recall and F1 of the "unsafe" class and accuracy (`eval_precision`,
+`eval_recall`, `eval_f1`, `eval_accuracy` in the run record). `alignpipe chat/generate --guard DIR` and
+`alignpipe eval --guard DIR` use the result (`alignpipe.serve.guard`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from datasets import Dataset
+from peft import get_peft_model
+from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+from trl import get_peft_config
+
+import alignpipe  # noqa: F401
+from alignpipe.core import stage
+from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
+from alignpipe.core.errors import AlignpipeError, run_cli
+from alignpipe.core.modeling import load_reward_model
+from alignpipe.serve.guard import LABELS
+
+LABEL_IDS = {name: i for i, name in LABELS.items()}
+
+
+@dataclass
+class GuardArguments(DataArguments):
+    max_length: int = field(default=128, metadata={"help": "Tokens of a prompt the guard reads."})
+    task_prompts: int = field(
+        default=400, metadata={"help": "dataset_name default: ordinary task prompts added as benign (train)."}
+    )
+    test_dataset: str | None = field(default=None, metadata={"help": "A JSONL file of held-out rows."})
+
+
+def prompt_text(prompt) -> str:
+    """The user's words of a prompt (text, or the user turns of chat messages)."""
+    if isinstance(prompt, str):
+        return prompt
+    return "\n".join(m["content"] for m in prompt if m.get("role", "user") == "user")
+
+
+def guard_rows(args: GuardArguments, seed: int) -> tuple[list[dict], list[dict]]:
+    """(train, test) rows of {"text", "label"}."""
+    from alignpipe.core.data import read_safety_file
+
+    if args.dataset_name in (None, "default"):
+        from alignpipe.defaults import default_rows
+
+        def rows(split: str, n_tasks: int) -> list[dict]:
+            safety = default_rows("safety", split, seed=seed)
+            tasks = [r for r in default_rows("prompt", split, seed=seed) if not r.get("safety")][:n_tasks]
+            return safety + [{"prompt": r["prompt"], "label": "benign"} for r in tasks]
+
+        train, test = rows("train", args.task_prompts), rows("test", args.task_prompts // 4)
+    else:
+        from pathlib import Path
+
+        train = read_safety_file(Path(args.dataset_name))
+        if args.test_dataset:
+            test = read_safety_file(Path(args.test_dataset))
+        else:
+            fraction = args.test_split_size or 0.0
+            order = np.random.default_rng(seed).permutation(len(train))
+            n_test = round(fraction * len(train))
+            test = [train[i] for i in order[:n_test]]
+            train = [train[i] for i in order[n_test:]]
+    for name, part in (("training", train), ("held-out", test)):
+        labels = {r["label"] for r in part}
+        if part and labels != set(LABEL_IDS):
+            raise AlignpipeError(
+                f"{args.dataset_name}: the {name} rows are all {labels.pop()!r}; a guard needs both labels"
+            )
+    to_row = lambda r: {"text": prompt_text(r["prompt"]), "label": LABEL_IDS[r["label"]]}
+    return [to_row(r) for r in train], [to_row(r) for r in test]
+
+
+def compute_metrics(eval_pred) -> dict:
+    from alignpipe.eval.stats import binary_classification
+
+    logits, labels = eval_pred
+    predicted = np.asarray(logits).argmax(-1) == LABEL_IDS["unsafe"]
+    return binary_classification(predicted.tolist(), (np.asarray(labels) == LABEL_IDS["unsafe"]).tolist())
+
+
+class GuardTrainer(Trainer):
+    """Transformers' Trainer, with TRL's `create_model_card(dataset_name=...)` spelling that `stage.finish`
+    and `push_to_hub` use."""
+
+    def create_model_card(self, dataset_name: str | None = None, tags=None, **kwargs):
+        return super().create_model_card(dataset=dataset_name, tags=tags, **kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    script_args, training_args, model_args = parse_stage_args(
+        (GuardArguments, TrainingArguments, ModelConfig), argv, prog="alignpipe guard"
+    )
+    record = stage.start("guard", script_args, training_args, model_args)
+
+    train, test = guard_rows(script_args, training_args.seed)
+    tokenizer = stage.tokenizer_for(script_args, model_args, training_args)
+
+    def tokenize(rows: list[dict]) -> Dataset:
+        ds = Dataset.from_list(rows)
+        return ds.map(
+            lambda b: tokenizer(b["text"], truncation=True, max_length=script_args.max_length),
+            batched=True,
+            remove_columns=["text"],
+        )
+
+    model = load_reward_model(
+        stage.model_path(model_args), model_args, training_args, tokenizer, num_labels=2
+    )
+    model.config.id2label, model.config.label2id = dict(LABELS), dict(LABEL_IDS)
+    peft_config = get_peft_config(model_args)
+    if peft_config is not None:
+        peft_config.task_type = "SEQ_CLS"  # the score head is trained and saved with the adapter
+        model = get_peft_model(model, peft_config)
+    trainer = GuardTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenize(train),
+        eval_dataset=tokenize(test) if test else None,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+    )
+    stage.finish(trainer, record, tokenizer, script_args, tags=["guard", "text-classification"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

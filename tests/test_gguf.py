@@ -1,0 +1,199 @@
+"""GGUF export (`alignpipe export --to gguf`): the file holds the model's tensors and tokenizer, and
+llama.cpp (llama-cpp-python, the optional extra `alignpipe[gguf]`) runs it with the same tokens and the same
+greedy continuations as Transformers.
+
+The llama.cpp round trip skips where llama-cpp-python is not installed, unless ALIGNPIPE_REQUIRE_LLAMA_CPP=1
+(set by .ci/run, which installs the extra): then its absence is a failure.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from alignpipe.cli import main as cli
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.models.gguf import export_gguf
+
+STRINGS = [
+    "what is 3 plus 4?",
+    "Hello, world!  How are  you?\n\n(ok) 1234 x=3.14",
+    "reverse this list: 9 8 7",
+    "  leading spaces and trailing   ",
+    "don't count the letters in word",
+    "ünïcode ☃ 日本 emoji 🙂",
+    "tabs\tand\nnew\nlines 0 10 100",
+    "<|user|>\nwhat is 2 plus 2?<|end|>\n",
+]
+PROMPTS = [
+    "what is 3 plus 4?",
+    "sort this list: 5 2 9",
+    "count the letters in the word copy",
+    "reverse 1 2 3",
+]
+
+
+def _llama_cpp():
+    try:
+        import llama_cpp
+    except ImportError:
+        if os.environ.get("ALIGNPIPE_REQUIRE_LLAMA_CPP") == "1":
+            pytest.fail("llama-cpp-python is required here (ALIGNPIPE_REQUIRE_LLAMA_CPP=1) but not installed")
+        pytest.skip("llama-cpp-python is not installed (pip install 'alignpipe[gguf]')")
+    return llama_cpp
+
+
+@pytest.fixture(scope="module", params=["learned", "rope"])
+def peaked_minigpt(request, tmp_path_factory, tiny_tokenizer):
+    """A MiniGPT (learned positions -> gpt2, rope -> gptneox) with weights large enough that its next-token
+    choices are clear-cut: random 0.02-scale weights give near-ties that any rounding could flip."""
+    from alignpipe.core.modeling import align_with_tokenizer
+    from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
+
+    torch.manual_seed(1)
+    config = MiniGPTConfig(
+        vocab_size=len(tiny_tokenizer),
+        d_model=64,
+        n_layers=2,
+        n_heads=4,
+        max_seq=96,
+        pos_embedding=request.param,
+        initializer_range=0.15,
+    )
+    model = MiniGPTForCausalLM(config).eval()
+    align_with_tokenizer(model, tiny_tokenizer)
+    d = tmp_path_factory.mktemp(f"minigpt-{request.param}")
+    model.save_pretrained(d)
+    tiny_tokenizer.save_pretrained(d)
+    return d, model, tiny_tokenizer
+
+
+def _greedy_hf(model, tok, ids, n):
+    out = model.generate(
+        torch.tensor([ids]),
+        max_new_tokens=n,
+        do_sample=False,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    return out[0, len(ids) :].tolist()
+
+
+def _greedy_llama(llm, ids, n, eos):
+    out = []
+    for t in llm.generate(ids, top_k=1, temp=0.0, repeat_penalty=1.0, reset=True):
+        out.append(t)
+        if t == eos or len(out) >= n:
+            break
+    return out
+
+
+def _prompt_ids(tok, text):
+    from alignpipe.eval.generation import encode, render
+
+    return encode(tok, render(tok, [{"role": "user", "content": text}], True))
+
+
+def test_gguf_holds_the_weights_tokens_and_template(peaked_minigpt, tmp_path):
+    from gguf import GGUFReader
+
+    folder, model, tok = peaked_minigpt
+    info = export_gguf(str(folder), str(tmp_path / "m.gguf"), "f32")
+    reader = GGUFReader(tmp_path / "m.gguf")
+    arch = bytes(reader.fields["general.architecture"].parts[-1]).decode()
+    assert arch == info["architecture"] == ("gpt2" if model.config.pos_embedding == "learned" else "gptneox")
+    tensors = {t.name: np.asarray(t.data) for t in reader.tensors}
+    sd = model.state_dict()
+    np.testing.assert_array_equal(tensors["token_embd.weight"], sd["transformer.wte.weight"].numpy())
+    np.testing.assert_array_equal(
+        tensors["blk.1.attn_qkv.weight"], sd["transformer.h.1.attn.c_attn.weight"].numpy()
+    )
+    np.testing.assert_array_equal(
+        tensors["blk.0.ffn_down.bias"], sd["transformer.h.0.mlp.c_proj.bias"].numpy()
+    )
+    assert ("output.weight" in tensors) == (arch == "gptneox")  # gptneox needs its own; gpt2 ties
+    field = reader.fields["tokenizer.ggml.tokens"]
+    tokens = [bytes(field.parts[i]).decode() for i in field.data]
+    assert tokens[tok.eos_token_id] == tok.eos_token and len(tokens) == model.config.vocab_size
+    template = bytes(reader.fields["tokenizer.chat_template"].parts[-1]).decode()
+    assert "{% generation %}" not in template and "add_generation_prompt" in template
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("outtype", ["f32", "f16"])
+def test_llama_cpp_matches_transformers(peaked_minigpt, tmp_path, outtype):
+    llama_cpp = _llama_cpp()
+    folder, model, tok = peaked_minigpt
+    path = tmp_path / f"m-{outtype}.gguf"
+    assert cli(["export", str(folder), "--to", "gguf", "--outtype", outtype, "-o", str(path)]) == 0
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=96, verbose=False)
+    try:
+        for s in STRINGS:
+            ours = tok(s, add_special_tokens=False)["input_ids"]
+            assert llm.tokenize(s.encode(), add_bos=False, special=True) == ours, s
+            assert llm.detokenize(ours, special=True).decode() == tok.decode(ours), s
+        for p in PROMPTS:
+            ids = _prompt_ids(tok, p)
+            n = 96 - len(ids)
+            hf = _greedy_hf(model, tok, ids, n)
+            assert _greedy_llama(llm, ids, n, tok.eos_token_id) == hf, p
+    finally:
+        llm.close()
+
+
+def test_llama_cpp_q8_0_stays_close(peaked_minigpt, tmp_path):
+    """q8_0 rounds every matrix to 8-bit blocks: the next-token choice along Transformers' own greedy
+    continuations (teacher-forced, so one early difference does not compound) should rarely change."""
+    llama_cpp = _llama_cpp()
+    folder, model, tok = peaked_minigpt
+    info = export_gguf(str(folder), str(tmp_path / "q.gguf"), "q8_0")
+    f32 = export_gguf(str(folder), str(tmp_path / "f.gguf"), "f32")
+    assert info["tensor_types"].get("Q8_0", 0) > 0 and info["bytes"] < 0.5 * f32["bytes"]
+    llm = llama_cpp.Llama(model_path=info["file"], n_ctx=96, verbose=False, logits_all=True)
+    agree = total = 0
+    try:
+        for p in PROMPTS:
+            ids = _prompt_ids(tok, p)
+            seq = ids + _greedy_hf(model, tok, ids, 32)
+            with torch.no_grad():
+                hf = model(torch.tensor([seq])).logits[0, len(ids) - 1 : -1].argmax(-1).numpy()
+            llm.reset()
+            llm.eval(seq)
+            q = np.asarray(llm.scores[len(ids) - 1 : len(seq) - 1]).argmax(-1)
+            agree += int((hf == q).sum())
+            total += len(hf)
+    finally:
+        llm.close()
+    print(f"q8_0: the next-token choice agrees with Transformers' at {agree}/{total} positions")
+    assert agree / total >= 0.9
+
+
+def test_gguf_refuses_what_llama_cpp_cannot_run(tmp_path, tiny_minigpt, tiny_llama, tiny_tokenizer):
+    from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForSequenceClassification
+
+    rm = tmp_path / "rm"
+    MiniGPTForSequenceClassification(
+        MiniGPTConfig(vocab_size=len(tiny_tokenizer), d_model=32, n_layers=1, n_heads=4, num_labels=1)
+    ).save_pretrained(rm)
+    tiny_tokenizer.save_pretrained(rm)
+    out = tmp_path / "x.gguf"
+    with pytest.raises(AlignpipeError, match="reward model or classifier"):
+        export_gguf(str(rm), str(out))
+    with pytest.raises(AlignpipeError, match="supports MiniGPT"):
+        export_gguf(str(tiny_llama), str(out))
+    char = tmp_path / "char"
+    from alignpipe.core.tokenizers import train_tokenizer
+
+    for f in tiny_minigpt.iterdir():
+        (char / f.name).parent.mkdir(exist_ok=True)
+        if f.name != "tokenizer.json" and f.is_file():
+            (char / f.name).write_bytes(f.read_bytes())
+    train_tokenizer(["abc def"] * 3, "char").save_pretrained(char)
+    cfg = json.loads((char / "config.json").read_text())
+    assert cfg["model_type"] == "minigpt"
+    with pytest.raises(AlignpipeError, match="byte-level BPE"):
+        export_gguf(str(char), str(out))
+    assert cli(["export", str(rm), "--to", "gguf", "-o", str(out)]) == 2
+    assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
