@@ -87,7 +87,12 @@ def transformers_generate(lm, conversations, settings) -> tuple[int, float]:
     tokens = 0
     tok.padding_side = "left"
     for start in range(0, len(texts), settings.batch_size):
-        batch = tok(texts[start : start + settings.batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = tok(
+            texts[start : start + settings.batch_size],
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=False,
+        )
         out = model.generate(
             **batch,
             max_new_tokens=settings.max_new_tokens,
@@ -114,7 +119,11 @@ def stand_in(folder: Path, like: str | None) -> Path:
         tok = AutoTokenizer.from_pretrained(like)
         shape = {k: getattr(base, k) for k in ("vocab_size", "d_model", "n_layers", "n_heads", "max_seq")}
     else:
-        tok = train_tokenizer([" ".join(r["prompt"][0]["content"] for r in default_rows("prompt", "train", n=2000))], "bpe", 2048)
+        tok = train_tokenizer(
+            [" ".join(r["prompt"][0]["content"] for r in default_rows("prompt", "train", n=2000))],
+            "bpe",
+            2048,
+        )
         shape = {"vocab_size": len(tok), "d_model": 128, "n_layers": 4, "n_heads": 4, "max_seq": 128}
     torch.manual_seed(0)
     model = MiniGPTForCausalLM(MiniGPTConfig(**shape, pos_embedding="learned"))
@@ -148,8 +157,12 @@ def throughput(path: str, export_dir: Path, conversations, settings, repeats: in
         "tokens": counts,
         "tokens_per_s": {k: round(v, 1) for k, v in med.items()},
         "all_runs": {k: [round(x, 1) for x in v] for k, v in runs.items()},
-        "ratio_alignpipe_minigpt_vs_transformers": round(med["alignpipe_minigpt"] / med["transformers_export"], 3),
-        "ratio_alignpipe_export_vs_transformers": round(med["alignpipe_export"] / med["transformers_export"], 3),
+        "ratio_alignpipe_minigpt_vs_transformers": round(
+            med["alignpipe_minigpt"] / med["transformers_export"], 3
+        ),
+        "ratio_alignpipe_export_vs_transformers": round(
+            med["alignpipe_export"] / med["transformers_export"], 3
+        ),
     }
 
 
@@ -166,7 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = GenerationSettings(greedy=True, max_new_tokens=args.max_new_tokens, batch_size=16)
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
-        "settings": {"prompts": args.prompts, "max_new_tokens": args.max_new_tokens, "batch_size": 16, "greedy": True},
+        "settings": {
+            "prompts": args.prompts,
+            "max_new_tokens": args.max_new_tokens,
+            "batch_size": 16,
+            "greedy": True,
+        },
         "models": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
             if name != "stand_in_learned_positions":
                 entry["chat"] = first_token(path, held_out(args.chat_prompts), args.max_new_tokens)
                 print(f"   chat first token: {entry['chat']}", flush=True)
-            entry["generate"] = throughput(path, Path(tmp) / f"{name}-export", conversations, settings, args.repeats)
+            entry["generate"] = throughput(
+                path, Path(tmp) / f"{name}-export", conversations, settings, args.repeats
+            )
             print(f"   generate: {entry['generate']['tokens_per_s']}", flush=True)
             result["models"][name] = entry
     save_result(result, "serve_speed")
