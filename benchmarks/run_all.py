@@ -5,7 +5,16 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["minigpt_speed", "shakespeare_char", "dpo_memory", "ppo_rollout", "task_budget", "alignment"]
+BENCHMARKS = [
+    "minigpt_speed",
+    "shakespeare_char",
+    "dpo_memory",
+    "ppo_rollout",
+    "task_budget",
+    "alignment",
+    "serve_speed",
+    "quantization",
+]
 
 
 def main(argv=None) -> int:

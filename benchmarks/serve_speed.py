@@ -1,7 +1,7 @@
 """How fast a served model answers on this machine: streaming chat's first token, and `alignpipe generate`'s
 tokens per second against Transformers' own `generate` on the same exported checkpoint.
 
-    python -m benchmarks.serve_speed [--model runs/minigpt/dpo] [--prompts 96] [--repeats 3]
+    python -m benchmarks.serve_speed [--model runs/minigpt/dpo] [--prompts 96] [--repeats 5]
 
 Models: the demo's DPO model when `make demo` has run (rope: it exports to GPT-NeoX), and a stand-in MiniGPT
 of the same shape with learned positions (random weights: it exports to GPT-2), so both plain targets of
@@ -9,12 +9,13 @@ of the same shape with learned positions (random weights: it exports to GPT-2), 
 
 - first token: `alignpipe.serve.chat.Chat.reply` on held-out prompts, from the call to the first streamed
   token (chat template, one sequence, KV cache); the first reply of a fresh session (cold) and the median
-  and maximum of the rest; the model's load time apart;
+  and maximum of the rest; the model's load time apart, and the start-up of a fresh `alignpipe chat`
+  process until its first prompt (Python, torch and Transformers imports included);
 - throughput: the same held-out prompts answered (a) by `alignpipe generate`'s path
   (`alignpipe.eval.generation.generate`: batches of 16 sorted by length, left-padded, KV cache) on the
   MiniGPT checkpoint and (b) on its plain export, and (c) by Transformers' `model.generate` on the export,
   batches of 16 in the given order, the tokenizer left-padding: generated tokens (stop token included) per
-  second, median over `--repeats` rounds that alternate the three. Ratios a/c and b/c.
+  second, median over `--repeats` (5) rounds that alternate the three. Ratios a/c and b/c.
 
 Prints a table and writes benchmarks/results/serve_speed.json.
 """
@@ -44,6 +45,30 @@ DEMO = ROOT / "runs" / "minigpt" / "dpo"
 
 def held_out(n: int) -> list[list[dict]]:
     return [list(r["prompt"]) for r in default_rows("prompt", "test", n=n)]
+
+
+def startup_to_prompt(path: str) -> float:
+    """Seconds from starting `alignpipe chat PATH` to its first `>>> ` prompt (imports and loading)."""
+    import subprocess
+    import sys
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alignpipe.cli", "chat", path, "--greedy"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    seen = b""
+    while b">>> " not in seen:
+        chunk = proc.stdout.read1(4096)
+        if not chunk:
+            break
+        seen += chunk
+    elapsed = time.perf_counter() - t0
+    proc.communicate(b"/exit\n", timeout=60)
+    return round(elapsed, 2)
 
 
 def first_token(path: str, conversations: list[list[dict]], max_new_tokens: int) -> dict:
@@ -172,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prompts", type=int, default=96)
     ap.add_argument("--chat-prompts", type=int, default=20)
     ap.add_argument("--max-new-tokens", type=int, default=48)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     conversations = held_out(args.prompts)
@@ -197,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             entry = {"path": path if name != "stand_in_learned_positions" else "stand-in (random weights)"}
             if name != "stand_in_learned_positions":
                 entry["chat"] = first_token(path, held_out(args.chat_prompts), args.max_new_tokens)
+                entry["chat"]["startup_to_prompt_s"] = startup_to_prompt(path)
                 print(f"   chat first token: {entry['chat']}", flush=True)
             entry["generate"] = throughput(
                 path, Path(tmp) / f"{name}-export", conversations, settings, args.repeats

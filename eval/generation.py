@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig
-from trl.trainer.utils import selective_log_softmax
 
 from alignpipe.core.errors import AlignpipeError
 
@@ -201,6 +200,8 @@ def sequence_logprobs(
     """
     if len(contexts) != len(continuations):
         raise ValueError(f"{len(contexts)} contexts but {len(continuations)} continuations")
+    from trl.trainer.utils import selective_log_softmax  # here: it imports TRL's trainers, seconds of start-up
+
     limit, device = max_positions(model), model_device(model)
     pairs = []
     for ctx, cont in zip(contexts, continuations):

@@ -79,6 +79,10 @@ PRECISIONS = {"none": {}, "int8": {"load_in_8bit": True}, "nf4": {"load_in_4bit"
 def _model_config(dtype: str, precision: str) -> ModelConfig:
     if precision not in PRECISIONS:
         raise AlignpipeError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if precision == "int8":  # "inputs will be cast to float16", on every forward of every layer: by design
+        import logging
+
+        logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
     return ModelConfig(dtype=dtype, **PRECISIONS[precision])
 
 

@@ -12,6 +12,9 @@ measure the quantisation itself: the task-accuracy and refusal-rate differences 
 95% intervals over the same prompts, and KL(quantised || full) is measured when the suite has a ``kl``
 section. (``--ref`` is refused with ``--quantize``: the reference is the model at full precision.)
 
+The packaged suite `quantize` is the default here: perplexity, task accuracy, multiple choice, safety and KL,
+no reward-model sections (a reward model is used only when `--reward-model` names one).
+
 DIR/quantization.json holds one row per precision: ``precision``, ``weight_bytes`` (Transformers'
 `get_memory_footprint`: parameters and buffers as stored), ``perplexity``, ``task_accuracy``,
 ``refusal_rate``, ``tokens_per_s`` (generated tokens over the time the main held-out generation took,
@@ -97,6 +100,7 @@ def evaluate_precisions(args: argparse.Namespace) -> dict:
         sub.output = str(out_dir / precision)
         sub.ref = "none" if precision == "none" else args.model
         sub.ref_is_model = precision != "none"
+        sub.reward_model = args.reward_model or "none"  # the reward model is not what is quantised
         rows.append(_row(precision, evaluate(sub)))
     _changes(rows)
     data = {

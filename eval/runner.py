@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
         "RUN_DIR/<stage>; 'none' for no reward model)",
     )
     p.add_argument(
-        "--suite", default="default", help="a packaged suite name (default, quick) or a suite .yaml"
+        "--suite",
+        help="a packaged suite name (default, quick, quantize) or a suite .yaml (default: default; with "
+        "--quantize: quantize)",
     )
     p.add_argument("--output", "-o", required=True, help="folder for eval.json, the report and the plots")
     p.add_argument("--max-samples", type=int, help="cap every section's number of samples")
@@ -123,7 +125,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     """Run the suite on the models `args` names; write the output folder; return eval.json's content."""
     if not args.model and not args.reward_model:
         raise AlignpipeError("give --model (a causal LM to evaluate), --reward-model, or both")
-    suite = load_suite(args.suite)
+    suite = load_suite(args.suite or "default")
     suite.cap(args.max_samples)
     if args.harness_tasks:
         tasks = [t.strip() for t in args.harness_tasks.split(",") if t.strip()]
@@ -233,6 +235,7 @@ def print_summary(data: dict, out_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.suite = args.suite or ("quantize" if args.quantize else "default")
     if args.quantize:
         from alignpipe.eval.quantize import evaluate_precisions, print_table
 

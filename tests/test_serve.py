@@ -455,3 +455,27 @@ def test_quantized_eval_table(tiny_minigpt, tmp_path, capsys):
 def test_quantize_bad_list(tiny_minigpt, tmp_path, capsys):
     assert cli(["eval", "--model", str(tiny_minigpt), "--quantize", "int3", "-o", str(tmp_path / "q")]) == 2
     assert "unknown: int3" in capsys.readouterr().err
+
+
+def test_precision_recall_f1_by_hand():
+    from alignpipe.eval.stats import binary_classification
+
+    # 3 true positives, 1 false positive, 2 false negatives, 4 true negatives
+    predicted = [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+    actual = [1, 1, 1, 0, 1, 1, 0, 0, 0, 0]
+    m = binary_classification([bool(p) for p in predicted], [bool(a) for a in actual])
+    assert m["precision"] == pytest.approx(3 / 4) and m["recall"] == pytest.approx(3 / 5)
+    assert m["f1"] == pytest.approx(2 * 0.75 * 0.6 / 1.35) and m["accuracy"] == pytest.approx(0.7)
+    none = binary_classification([False, False], [True, False])
+    assert (none["precision"], none["recall"], none["f1"]) == (0.0, 0.0, 0.0)
+
+
+def test_generate_loads_the_model_in_4bit(tiny_minigpt, capsys):
+    full = generate(tiny_minigpt, "--greedy", capsys=capsys)
+    nf4 = generate(tiny_minigpt, "--greedy", "--load-in-4bit", capsys=capsys)
+    assert len(nf4) == 1 and nf4[0]["stop"] in ("eos", "length")
+    from alignpipe.eval.loading import load_lm
+
+    lm = load_lm(str(tiny_minigpt), precision="nf4")
+    assert lm.info["precision"] == "nf4" and lm.info["weight_bytes"] < load_lm(str(tiny_minigpt)).info["weight_bytes"]
+    assert full[0]["prompt"] == nf4[0]["prompt"]
