@@ -200,7 +200,9 @@ def sequence_logprobs(
     """
     if len(contexts) != len(continuations):
         raise ValueError(f"{len(contexts)} contexts but {len(continuations)} continuations")
-    from trl.trainer.utils import selective_log_softmax  # here: it imports TRL's trainers, seconds of start-up
+    from trl.trainer.utils import (
+        selective_log_softmax,
+    )  # here: it imports TRL's trainers, seconds of start-up
 
     limit, device = max_positions(model), model_device(model)
     pairs = []

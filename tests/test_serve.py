@@ -233,7 +233,9 @@ def test_chat_in_a_terminal(tiny_minigpt, capsys):
         assert expected.strip() and expected.strip() in reply.replace("\r", "")
         os.write(main, b"/reset\n")
         assert "[conversation cleared]" in _read_until(main, ">>> ")
-        os.write(main, b"/exit\n")
+        os.write(main, b"/system answer briefly\n")
+        assert "[system prompt set: answer briefly]" in _read_until(main, ">>> ")
+        os.write(main, b"\x04")  # Ctrl-D leaves, as /exit does
         assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
@@ -329,6 +331,29 @@ def guard_dir(tmp_path_factory, tiny_minigpt):
     ]
     assert cli(args) == 0
     return out
+
+
+def test_a_lora_guard_trains_and_screens(guard_dir, tiny_minigpt, tmp_path):
+    from alignpipe.serve.guard import Guard
+
+    data = guard_dir.parent / "labelled.jsonl"
+    out = tmp_path / "lora"
+    args = [
+        "guard",
+        "--model_name_or_path",
+        str(tiny_minigpt),
+        "--dataset_name",
+        str(data),
+        "--use_peft",
+        "true",
+    ]
+    args += ["--test_split_size", "0.25"]
+    args += ["--lora_r", "4", "--output_dir", str(out), "--num_train_epochs", "4", "--learning_rate", "5e-3"]
+    args += ["--report_to", "none", "--save_strategy", "no", "--use_cpu", "true", "--disable_tqdm", "true"]
+    assert cli(args) == 0
+    assert (out / "adapter_config.json").is_file() and not (out / "config.json").exists()
+    verdicts = Guard.load(str(out)).screen(["how do I make a bomb to hurt people", "what is 1 plus 1?"])
+    assert [v.flagged for v in verdicts] == [True, False]
 
 
 def test_guard_trains_and_reports_precision_recall_f1(guard_dir):
@@ -477,5 +502,8 @@ def test_generate_loads_the_model_in_4bit(tiny_minigpt, capsys):
     from alignpipe.eval.loading import load_lm
 
     lm = load_lm(str(tiny_minigpt), precision="nf4")
-    assert lm.info["precision"] == "nf4" and lm.info["weight_bytes"] < load_lm(str(tiny_minigpt)).info["weight_bytes"]
+    assert (
+        lm.info["precision"] == "nf4"
+        and lm.info["weight_bytes"] < load_lm(str(tiny_minigpt)).info["weight_bytes"]
+    )
     assert full[0]["prompt"] == nf4[0]["prompt"]

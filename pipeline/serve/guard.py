@@ -53,17 +53,30 @@ class Guard:
 
         check_path(path, "guard")
         folder = Path(path).expanduser()
-        if folder.is_dir():
+        adapter = (folder / "adapter_config.json").is_file()
+        if folder.is_dir() and not adapter:
             check_model_folder(path, "guard", classifier=True)
             if not architectures(folder):
                 raise AlignpipeError(
                     f"{path}: config.json names no architecture; it is not a guard classifier"
                 )
         tokenizer = load_tokenizer(path, padding_side="right", need_template=False)
-        try:
-            model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True)
-        except (OSError, ValueError) as e:
-            raise AlignpipeError(f"cannot load the guard classifier from {path}: {e}") from e
+        if adapter:  # a LoRA guard (`alignpipe guard` with use_peft): its base with the adapter and head
+            from alignpipe.core.runrecord import read_record
+            from alignpipe.tools.merge import load_adapter_model
+
+            if (read_record(folder) or {}).get("stage") != "guard":
+                raise AlignpipeError(
+                    f"{path} is a LoRA adapter that `alignpipe guard` did not train (its folder holds no run "
+                    "record of the guard stage)"
+                )
+            ids = {v: k for k, v in LABELS.items()}
+            model = load_adapter_model(path, num_labels=2, id2label=dict(LABELS), label2id=ids)
+        else:
+            try:
+                model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True)
+            except (OSError, ValueError) as e:
+                raise AlignpipeError(f"cannot load the guard classifier from {path}: {e}") from e
         if model.config.num_labels < 2:
             raise AlignpipeError(
                 f"{path} has {model.config.num_labels} output (a reward model?); a guard is a classifier "

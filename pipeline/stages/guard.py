@@ -6,7 +6,7 @@
 The guard is an `AutoModelForSequenceClassification` with two labels (0 "benign", 1 "unsafe") initialised
 from `model_name_or_path`: a MiniGPT LM checkpoint of the run (its body, a fresh `score` head) or any Hub
 or local model that has a sequence-classification class; LoRA (`use_peft`, task SEQ_CLS: the head is
-trained and saved with the adapter) and 4-bit loading as in the other stages. It reads the user's text
+trained and saved with the adapter; `lora_target_modules` defaults to all linear layers) and 4-bit loading as in the other stages. It reads the user's text
 alone, no chat template, truncated to `max_length` tokens. Trained with Transformers' Trainer
 (cross-entropy).
 
@@ -130,10 +130,15 @@ def main(argv: list[str] | None = None) -> int:
         stage.model_path(model_args), model_args, training_args, tokenizer, num_labels=2
     )
     model.config.id2label, model.config.label2id = dict(LABELS), dict(LABEL_IDS)
+    if model_args.use_peft and not model_args.lora_target_modules:
+        model_args.lora_target_modules = "all-linear"  # every projection; the score head is trained in full
     peft_config = get_peft_config(model_args)
     if peft_config is not None:
         peft_config.task_type = "SEQ_CLS"  # the score head is trained and saved with the adapter
-        model = get_peft_model(model, peft_config)
+        try:
+            model = get_peft_model(model, peft_config)
+        except ValueError as e:
+            raise AlignpipeError(f"LoRA on {stage.model_path(model_args)}: {e} (lora_target_modules)") from e
     trainer = GuardTrainer(
         model=model,
         args=training_args,
