@@ -592,3 +592,29 @@ def test_cli_gives_back_sys_argv_after_a_command(tmp_path, capsys):
     assert cli_main(["data", "check", str(tmp_path / "absent.jsonl"), "--kind", "sft"]) != 0
     assert "absent.jsonl" in capsys.readouterr().err
     assert sys.argv == before  # the command saw `alignpipe data ...`; the caller's argv is back
+
+
+def test_where_keeps_the_matching_training_rows_and_every_held_out_one():
+    mixture = {"datasets": [{"id": "default", "where": {"safety": ["unsafe", "benign"]}}]}
+    dsd = load_mixture(mixture, "prompt")
+    from alignpipe.defaults import default_rows
+
+    train = default_rows("prompt", "train")
+    assert len(dsd["train"]) == sum(r["safety"] in ("unsafe", "benign") for r in train) > 0
+    assert set(dsd["train"]["safety"]) == {"unsafe", "benign"}
+    assert len(dsd["test"]) == len(default_rows("prompt", "test"))  # held-out rows kept whole
+    one = load_mixture({"datasets": [{"id": "default", "where": {"safety": "unsafe"}}]}, "prompt")
+    assert set(one["train"]["safety"]) == {"unsafe"}
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        ({"nope": 1}, r"no column\(s\) \['nope'\] to select rows by"),
+        ({"safety": "other"}, "no training row matches"),
+        ("safety", "'where' must map columns"),
+    ],
+)
+def test_bad_where_is_a_clear_error(where, message):
+    with pytest.raises(AlignpipeError, match=message):
+        load_mixture({"datasets": [{"id": "default", "where": where}]}, "prompt")

@@ -355,3 +355,47 @@ def test_a_stage_gives_the_same_result_whatever_drew_random_numbers_before(tiny_
     after, after_metrics = run(tmp_path / "after")
     assert alone.keys() == after.keys() and all(torch.equal(alone[k], after[k]) for k in alone)
     assert alone_metrics["train_loss"] == after_metrics["train_loss"]
+
+
+def test_average_with_start_saves_the_interpolated_weights(tiny_minigpt, tiny_data, tmp_path):
+    """average_with_start 0.25 saves 0.25 x (what the same run saves without it) + 0.75 x the start."""
+    from safetensors.torch import load_file
+
+    def run(out, *extra):
+        args = ["--model_name_or_path", str(tiny_minigpt), "--dataset_name", str(tiny_data["preference"])]
+        args += [
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "6",
+            "--learning_rate",
+            "3e-3",
+            "--max_length",
+            "64",
+        ]
+        assert dpo.main([*args, *extra, *COMMON_ARGS]) == 0
+        return load_file(str(out / "model.safetensors"))
+
+    trained, averaged = run(tmp_path / "full"), run(tmp_path / "avg", "--average_with_start", "0.25")
+    start = load_file(str(tiny_minigpt / "model.safetensors"))
+    moved = 0
+    for name, w in start.items():
+        torch.testing.assert_close(averaged[name], 0.25 * trained[name] + 0.75 * w, atol=1e-6, rtol=0)
+        moved += not torch.equal(trained[name], w)
+    assert moved > 0  # training changed weights, so the average is a real interpolation
+    record = json.loads((tmp_path / "avg" / "run_record.json").read_text())
+    assert record["metrics"]["average_with_start"] == 0.25
+    with pytest.raises(AlignpipeError, match=r"average_with_start.*\(0, 1\]"):
+        dpo.main(
+            [
+                "--model_name_or_path",
+                str(tiny_minigpt),
+                "--dataset_name",
+                str(tiny_data["preference"]),
+                "--output_dir",
+                str(tmp_path / "bad"),
+                "--average_with_start",
+                "0",
+                *COMMON_ARGS,
+            ]
+        )

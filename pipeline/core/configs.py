@@ -51,6 +51,13 @@ class DataArguments(ScriptArguments):
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Cap on training rows (smoke tests)."}
     )
+    average_with_start: float = field(
+        default=1.0,
+        metadata={
+            "help": "Save average_with_start x the trained weights + (1 - it) x the starting checkpoint's "
+            "(model averaging, which keeps more of what the start knew; 1 = off)."
+        },
+    )
     overwrite_output_dir: bool = field(
         default=False,
         metadata={
@@ -116,6 +123,7 @@ DTYPES = (None, "auto", "float32", "bfloat16", "float16")
 #: field -> (is the value acceptable, what is expected). Checked on every parsed config that has the field.
 VALUE_RULES = {
     "learning_rate": (lambda v: v > 0, "a positive number (0 would train nothing)"),
+    "average_with_start": (lambda v: 0 < v <= 1, "a weight in (0, 1] for the trained model (1 = off)"),
     "per_device_train_batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "per_device_eval_batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "gradient_accumulation_steps": (lambda v: v >= 1, "an integer >= 1"),

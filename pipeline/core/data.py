@@ -16,6 +16,8 @@ The mixture is alignment-handbook's `dataset_mixture` (a plain dict, as read fro
           test_split: null   # this source's held-out split; defaults to "test" for `id: default`
           # test_split_if_present: test   # the same, used only when the source has it (dataset_name shorthand)
           columns: null      # keep only these input columns
+          where: null        # keep only the training rows whose column holds one of these values,
+                             #   e.g. {safety: [unsafe, benign]} (held-out rows are kept whole)
           weight: 1.0        # fraction of this source's training rows to use, in (0, 1]
       test_split_size: 0.05  # held-out fraction (or row count) of the sources without a test split
       seed: 0
@@ -443,6 +445,7 @@ def load_source(
     """Load one mixture entry, keep its `columns`, and convert + validate its train and test rows (with `n`,
     the first `n` rows of each split: what eval reads)."""
     label, train, test_label, test = _load_raw(entry, kind, seed, base_dir, n)
+    train = _where(train, entry.get("where"), label)
     columns = entry.get("columns")
     if columns:
         missing = [c for c in columns if c not in train.column_names]
@@ -460,6 +463,24 @@ def load_source(
     if test is not None:
         test = convert(test, kind, test_label, detect_format(test.column_names, kind, test_label))
     return Source(label, description, train, test, test_label)
+
+
+def _where(ds: Dataset, where: Any, label: str) -> Dataset:
+    """The rows of `ds` whose every `where` column holds one of its values (a value or a list of them)."""
+    if where is None:
+        return ds
+    if not isinstance(where, Mapping) or not where:
+        raise AlignpipeError(
+            f"{label}: 'where' must map columns to a value or a list of values, got {where!r}"
+        )
+    missing = [c for c in where if c not in ds.column_names]
+    if missing:
+        raise AlignpipeError(f"{label}: no column(s) {missing} to select rows by; it has {ds.column_names}")
+    wanted = {c: set(v) if isinstance(v, list) else {v} for c, v in where.items()}
+    kept = ds.filter(lambda row: all(row[c] in values for c, values in wanted.items()))
+    if len(kept) == 0:
+        raise AlignpipeError(f"{label}: no training row matches where {dict(where)}")
+    return kept
 
 
 # --- mixtures ------------------------------------------------------------------------------------

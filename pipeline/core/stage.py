@@ -189,6 +189,48 @@ def match_trainable_dtype(model) -> None:
                 p.data = p.data.float()
 
 
+@torch.no_grad()
+def average_with_start(trainer, start: str, weight: float) -> int:
+    """Model averaging: every trained weight becomes `weight` x itself + (1 - weight) x the starting
+    checkpoint's (a local folder of safetensors files), in place; returns how many tensors changed.
+
+    Interpolating an aligned model back towards its start keeps much of the alignment and gives back much of
+    what alignment cost ("the alignment tax"; Lin et al., 2024, "Mitigating the Alignment Tax of RLHF", find
+    weight averaging on the best trade-off they measured; WiSE-FT, Wortsman et al., 2022, is the same idea
+    for fine-tuning). Weights the start lacks (a new head) stay as trained. Under LoRA the adapter's update
+    is scaled instead (lora_B x weight), which is the same interpolation with the base frozen."""
+    from safetensors.torch import load_file
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    model = getattr(model, "policy", model)  # PPO trains a policy-and-value wrapper; the policy is saved
+    if getattr(model, "peft_config", None):
+        changed = 0
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.mul_(weight)
+                changed += 1
+        return changed
+    folder = Path(start)
+    files = sorted(f for f in folder.glob("*.safetensors") if not f.name.startswith("adapter_"))
+    if not files:
+        raise AlignpipeError(
+            f"average_with_start needs the starting checkpoint's safetensors files; {start} has none (a Hub id "
+            "or an adapter folder: download or merge it first)"
+        )
+    start_weights: dict = {}
+    for f in files:
+        start_weights |= load_file(str(f))
+    changed = 0
+    for name, p in model.named_parameters():
+        w = start_weights.get(name)
+        if w is not None and w.shape == p.shape:
+            p.mul_(weight).add_(w.to(p.device, p.dtype), alpha=1 - weight)
+            changed += 1
+    if not changed:
+        raise AlignpipeError(f"average_with_start: no weight of {start} matches the trained model's names")
+    return changed
+
+
 def finish(
     trainer, record: RunRecord, tokenizer, script_args, *, tags: list[str], extra_metrics=None
 ) -> dict:
@@ -204,6 +246,12 @@ def finish(
         echo(f"{record.stage}: resuming from {resume}")
     result = trainer.train(resume_from_checkpoint=resume)
     metrics = dict(result.metrics)
+    weight = getattr(script_args, "average_with_start", 1.0)
+    if weight < 1:
+        start = (record.config.get("model") or {}).get("model_name_or_path")
+        n = average_with_start(trainer, start, weight)
+        echo(f"{record.stage}: averaged {n} weights: {weight:g} x trained + {1 - weight:g} x {start}")
+        metrics["average_with_start"] = weight
     if resume and "train_loss" in metrics:
         loss = whole_run_train_loss(trainer.state.log_history)
         if loss is not None:
