@@ -361,6 +361,9 @@ def test_packaged_suites_load_and_cap():
     for name in ("default", "quick"):
         suite = load_suite(name)
         assert suite.name == name and suite.prompts and suite.perplexity and suite.kl and suite.win_rate
+    quantize = load_suite("quantize")  # what quantisation costs the model: no reward-model sections
+    assert quantize.prompts.n == 500 and quantize.safety and quantize.kl and not quantize.win_rate
+    assert not quantize.reward_accuracy
     suite = load_suite("default")
     suite.cap(5)
     assert suite.prompts.n == 5 and suite.perplexity.max_documents == 5 and suite.kl.n_prompts == 5
@@ -388,7 +391,7 @@ def test_bad_suites_name_file_and_key(tmp_path, text, expected):
 
 
 def test_unknown_packaged_suite():
-    with pytest.raises(AlignpipeError, match="unknown suite 'nope'.*default, quick"):
+    with pytest.raises(AlignpipeError, match="unknown suite 'nope'.*default, quantize, quick"):
         load_suite("nope")
 
 
