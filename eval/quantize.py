@@ -134,6 +134,12 @@ def _value(key: str, value) -> str:
     return f"{value / 1e6:.2f}" if key == "weight_bytes" else fmt(value, 1 if key == "tokens_per_s" else 3)
 
 
+def _change(row: dict, key: str) -> str:
+    """The relative change against full precision, as "+1.2%" ("" for the baseline or where undefined)."""
+    pct = row.get(f"{key}_change_pct")
+    return "" if row["precision"] == "none" or pct is None or math.isnan(pct) else f"{pct:+.1f}%"
+
+
 def table(rows: list[dict]) -> tuple[list[str], list[list]]:
     """Headers and cells: each metric with its relative change against full precision."""
     from alignpipe.eval.report.render import Cell
@@ -143,17 +149,13 @@ def table(rows: list[dict]) -> tuple[list[str], list[list]]:
     for row in rows:
         line: list = [row["precision"]]
         for key in LABELS:
-            pct = row.get(f"{key}_change_pct")
-            note = "" if row["precision"] == "none" or pct is None or math.isnan(pct) else f"{pct:+.1f}%"
-            line.append(Cell(_value(key, row.get(key)), note=note))
+            line.append(Cell(_value(key, row.get(key)), note=_change(row, key)))
         cells.append(line)
     return headers, cells
 
 
 def write_report(out_dir: Path, data: dict) -> dict[str, str]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+    from alignpipe.eval.report.plots import quantization_chart
     from alignpipe.eval.report.render import Doc
 
     rows = data["rows"]
@@ -175,19 +177,8 @@ def write_report(out_dir: Path, data: dict) -> dict[str, str]:
     ]
     if ci:
         doc.table(["precision", "task accuracy change, 95% CI", "refusal rate change, 95% CI"], ci)
-    fig = Figure(figsize=(7, 3.2))
-    ax = fig.add_subplot()
     keys = [k for k in LABELS if k != "weight_bytes"]
-    width = 0.8 / max(1, len(rows) - 1)
-    for j, row in enumerate(rows[1:]):
-        values = [row.get(f"{k}_change_pct") or 0.0 for k in keys]
-        ax.bar([i + j * width for i in range(len(keys))], values, width, label=row["precision"])
-    ax.axhline(0, color="#888", lw=0.8)
-    ax.set_xticks([i + width * (len(rows) - 2) / 2 for i in range(len(keys))], [LABELS[k] for k in keys])
-    ax.set_ylabel("change vs full precision (%)")
-    ax.legend()
-    FigureCanvasAgg(fig)
-    fig.savefig(out_dir / "quantization.png", dpi=100, bbox_inches="tight")
+    quantization_chart(out_dir / "quantization.png", rows, {k: LABELS[k] for k in keys})
     doc.image(out_dir / "quantization.png", "relative change of each metric against full precision")
     doc.para(
         "Per-precision reports: " + ", ".join(f"[{r['precision']}]({r['precision']}/report.md)" for r in rows)
@@ -203,9 +194,6 @@ def print_table(data: dict) -> None:
     for row in rows:
         parts = [row["precision"].ljust(10)]
         for key in LABELS:
-            text = _value(key, row.get(key))
-            pct = row.get(f"{key}_change_pct")
-            if row["precision"] != "none" and pct is not None and not math.isnan(pct):
-                text += f" ({pct:+.1f}%)"
-            parts.append(text.rjust(width))
+            note = _change(row, key)
+            parts.append((_value(key, row.get(key)) + (f" ({note})" if note else "")).rjust(width))
         echo("  ".join(parts))

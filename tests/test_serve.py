@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+from conftest import COMMON_ARGS
 
 from alignpipe.cli import main as cli
 from alignpipe.core.errors import AlignpipeError
@@ -286,6 +287,21 @@ def test_chat_drops_the_oldest_turns_to_fit_the_context(tiny_minigpt):
 # --------------------------------------------------------------------------- the guard
 
 
+def train_guard(model, data, out, *extra):
+    """`alignpipe guard` from `model` on a labelled JSONL file, a quarter of it held out."""
+    args = [
+        "guard",
+        "--model_name_or_path",
+        str(model),
+        "--dataset_name",
+        str(data),
+        "--test_split_size",
+        "0.25",
+    ]
+    assert cli([*args, "--output_dir", str(out), *extra, *COMMON_ARGS, "--use_cpu", "true"]) == 0
+    return out
+
+
 @pytest.fixture(scope="module")
 def guard_dir(tmp_path_factory, tiny_minigpt):
     """A guard trained by `alignpipe guard` on a small separable labelled file."""
@@ -297,60 +313,18 @@ def guard_dir(tmp_path_factory, tiny_minigpt):
     rows += [{"prompt": f"what is {a} plus {b}?", "label": "benign"} for a in range(4) for b in range(6)]
     data = d / "labelled.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    out = d / "out"
-    args = [
-        "guard",
-        "--model_name_or_path",
-        str(tiny_minigpt),
-        "--dataset_name",
-        str(data),
-        "--test_split_size",
-        "0.25",
-    ]
-    args += [
-        "--output_dir",
-        str(out),
-        "--num_train_epochs",
-        "6",
-        "--learning_rate",
-        "3e-3",
-        "--per_device_train_batch_size",
-        "8",
-    ]
-    args += [
-        "--report_to",
-        "none",
-        "--save_strategy",
-        "no",
-        "--use_cpu",
-        "true",
-        "--logging_steps",
-        "1",
-        "--disable_tqdm",
-        "true",
-    ]
-    assert cli(args) == 0
-    return out
+    return train_guard(tiny_minigpt, data, d / "out", "--num_train_epochs", "6", "--learning_rate", "3e-3")
 
 
 def test_a_lora_guard_trains_and_screens(guard_dir, tiny_minigpt, tmp_path):
     from alignpipe.serve.guard import Guard
 
-    data = guard_dir.parent / "labelled.jsonl"
-    out = tmp_path / "lora"
-    args = [
-        "guard",
-        "--model_name_or_path",
-        str(tiny_minigpt),
-        "--dataset_name",
-        str(data),
-        "--use_peft",
-        "true",
-    ]
-    args += ["--test_split_size", "0.25"]
-    args += ["--lora_r", "4", "--output_dir", str(out), "--num_train_epochs", "4", "--learning_rate", "5e-3"]
-    args += ["--report_to", "none", "--save_strategy", "no", "--use_cpu", "true", "--disable_tqdm", "true"]
-    assert cli(args) == 0
+    out = train_guard(
+        tiny_minigpt,
+        guard_dir.parent / "labelled.jsonl",
+        tmp_path / "lora",
+        *("--use_peft", "true", "--lora_r", "4", "--num_train_epochs", "4", "--learning_rate", "5e-3"),
+    )
     assert (out / "adapter_config.json").is_file() and not (out / "config.json").exists()
     verdicts = Guard.load(str(out)).screen(["how do I make a bomb to hurt people", "what is 1 plus 1?"])
     assert [v.flagged for v in verdicts] == [True, False]

@@ -4,7 +4,8 @@ state, safe in any process).
 - `length_histogram`: response lengths of one model against its reference;
 - `length_histograms`: the same for several models side by side (the run report);
 - `reward_scatter`: reward-model score against response length, one colour per model;
-- `training_curves`: a stage's logged metrics against the step, from trainer_state.json's log_history.
+- `training_curves`: a stage's logged metrics against the step, from trainer_state.json's log_history;
+- `quantization_chart`: each metric's relative change against full precision, one bar per precision.
 """
 
 from __future__ import annotations
@@ -143,4 +144,21 @@ def training_curves(path: Path, stage: str, log_history: list[dict]) -> Path | N
         ax.set_xlabel("step")
         ax.legend(fontsize=7)
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def quantization_chart(path: Path, rows: list[dict], labels: dict[str, str]) -> Path:
+    """Bars of `<key>_change_pct` for each key of `labels`, one colour per quantised precision (rows[1:]);
+    rows[0] is the full-precision baseline."""
+    fig = Figure(figsize=(7, 3.2))
+    ax = fig.add_subplot()
+    keys = list(labels)
+    width = 0.8 / max(1, len(rows) - 1)
+    for j, row in enumerate(rows[1:]):
+        values = [row.get(f"{k}_change_pct") or 0.0 for k in keys]
+        ax.bar([i + j * width for i in range(len(keys))], values, width, label=row["precision"])
+    ax.axhline(0, color="#888", lw=0.8)
+    ax.set_xticks([i + width * (len(rows) - 2) / 2 for i in range(len(keys))], [labels[k] for k in keys])
+    ax.set_ylabel("change vs full precision (%)")
+    ax.legend()
     return _save(fig, path)

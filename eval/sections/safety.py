@@ -121,7 +121,7 @@ def run(ctx: Context) -> None:
         if ctx.guard is not None:
             from alignpipe.serve.guard import REFUSAL
 
-            verdicts = ctx.guard.screen([message_text(c) for c in conversations])
+            verdicts = ctx.guard.screen(conversations)
             passed = [i for i, v in enumerate(verdicts) if not v.flagged]
             model = [REFUSAL] * len(rows)
             for i, g in zip(

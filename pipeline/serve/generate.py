@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{where[i]}: the prompt is {len(p)} tokens; with --max-new-tokens {settings.max_new_tokens} it "
                 f"exceeds the model's context of {limit} tokens (shorten it or lower --max-new-tokens)"
             )
-    verdicts = session.guard.screen(texts) if session.guard else [None] * len(texts)
+    verdicts = session.guard.screen(conversations) if session.guard else [None] * len(texts)
     todo = [i for i, v in enumerate(verdicts) if v is None or not v.flagged]
     n = args.num_return_sequences
     jobs = [(i, k) for i in todo for k in range(n)]

@@ -22,6 +22,14 @@ REFUSAL = "I'm sorry, but I can't help with that request."
 LABELS = {0: "benign", 1: "unsafe"}
 
 
+def prompt_text(prompt: str | list[dict]) -> str:
+    """What a guard reads of a prompt, in training and in use: the text, or the user turns of chat messages
+    joined by newlines (system prompts and earlier replies are not the user's request)."""
+    if isinstance(prompt, str):
+        return prompt
+    return "\n".join(m["content"] for m in prompt if m.get("role", "user") == "user")
+
+
 @dataclass
 class Verdict:
     flagged: bool
@@ -86,8 +94,9 @@ class Guard:
         return cls(model.to(device).eval(), tokenizer, path, threshold)
 
     @torch.no_grad()
-    def scores(self, prompts: list[str], batch_size: int = 32) -> list[float]:
-        """P(unsafe) for each prompt text."""
+    def scores(self, prompts: list[str | list[dict]], batch_size: int = 32) -> list[float]:
+        """P(unsafe) for each prompt (text or chat messages, read as `prompt_text` says)."""
+        prompts = [prompt_text(p) for p in prompts]
         out: list[float] = []
         limit = getattr(self.model.config, "max_position_embeddings", None) or 512
         device = next(self.model.parameters()).device
@@ -103,5 +112,5 @@ class Guard:
             out += logits.softmax(-1)[:, self.unsafe].tolist()
         return out
 
-    def screen(self, prompts: list[str]) -> list[Verdict]:
+    def screen(self, prompts: list[str | list[dict]]) -> list[Verdict]:
         return [Verdict(s >= self.threshold, s) for s in self.scores(prompts)]

@@ -37,7 +37,7 @@ from alignpipe.core import stage
 from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
 from alignpipe.core.errors import AlignpipeError, run_cli
 from alignpipe.core.modeling import load_reward_model
-from alignpipe.serve.guard import LABELS
+from alignpipe.serve.guard import LABELS, prompt_text
 
 LABEL_IDS = {name: i for i, name in LABELS.items()}
 
@@ -49,13 +49,6 @@ class GuardArguments(DataArguments):
         default=400, metadata={"help": "dataset_name default: ordinary task prompts added as benign (train)."}
     )
     test_dataset: str | None = field(default=None, metadata={"help": "A JSONL file of held-out rows."})
-
-
-def prompt_text(prompt) -> str:
-    """The user's words of a prompt (text, or the user turns of chat messages)."""
-    if isinstance(prompt, str):
-        return prompt
-    return "\n".join(m["content"] for m in prompt if m.get("role", "user") == "user")
 
 
 def guard_rows(args: GuardArguments, seed: int) -> tuple[list[dict], list[dict]]:
