@@ -12,6 +12,7 @@ BENCHMARKS = [
     "ppo_rollout",
     "task_budget",
     "alignment",
+    "online_rl",  # after alignment: it trains from that benchmark's SFT models
     "serve_speed",
     "quantization",
 ]

@@ -177,6 +177,10 @@ PROMPT_CASES = {
         {"instruction": "Translate.", "input": "cat", "output": "chat"},
         {"prompt": [U("Translate.\n\ncat")], "output": "chat"},
     ),
+    "gsm8k question, answer kept for rewards": (
+        {"question": "2 + 3?", "answer": "2 + 3 = 5\n#### 5"},
+        {"prompt": [U("2 + 3?")], "answer": "2 + 3 = 5\n#### 5"},
+    ),
     "hh text": ({"prompt": HH_CHOSEN}, {"prompt": HH_PROMPT}),
     "preference rows": ({"chosen": HH_CHOSEN, "rejected": HH_REJECTED}, {"prompt": HH_PROMPT}),
 }

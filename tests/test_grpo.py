@@ -10,7 +10,13 @@ from transformers import AutoModelForCausalLM
 
 from alignpipe import cli
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.rewards import resolve_rewards, safety, task_correctness
+from alignpipe.core.rewards import (
+    gsm8k_correctness,
+    resolve_rewards,
+    safety,
+    task_correctness,
+    task_partial_credit,
+)
 
 
 def good_reward(prompts, completions, **kwargs):
@@ -34,6 +40,32 @@ def test_task_correctness_on_hand_made_completions():
     ]
     assert task_correctness(None, completions, answer=["52", "52", None]) == [1.0, 0.0, None]
     assert task_correctness(None, ["The answer is 9."], answer=["9"]) == [1.0]
+
+
+def test_partial_credit_ranks_near_misses_below_right_answers():
+    completions = ["flower rabbit book", "flower rabook", "Answer: 58", "cat", "The answer is 68."]
+    answers = ["flower rabbit book", "flower rabbit book", "68", "68", "68"]
+    scores = task_partial_credit(None, completions, answer=answers)
+    # right answers score 1; "flower rabook" shares 13 of "flower rabbit book"'s 18 characters in order:
+    # difflib's ratio 2 * 13 / (18 + 13) = 0.839, times 0.5; "58" has one of "68"'s two digits: 0.5 x 0.5
+    assert scores == pytest.approx([1.0, 0.5 * 26 / 31, 0.25, 0.0, 1.0])
+    assert task_partial_credit(None, ["7"], answer=[None]) == [None]
+    assert max(task_partial_credit(None, ["x, y, z"], answer=["x, y, w"], partial=0.3)) <= 0.3
+
+
+def test_gsm8k_reward_reads_the_final_number():
+    reference = "Natalia sold 48 / 2 = 24 clips in May, so 48 + 24 = 72 in all.\n#### 72"
+    completions = [
+        "48 + 24 = 72\n#### 72",  # GSM8K's own form
+        "She sold 72 clips altogether.",  # no marker: the last number
+        "#### 72.0 clips",  # the same number written as a float
+        "In May she sold 24, so the total is 72. Wait, 24 more: 96",  # the last number is what counts
+        "#### 1,272",  # thousands separators are read, and 1272 is not 72
+        "I don't know.",
+    ]
+    assert gsm8k_correctness(None, completions, answer=[reference] * 6) == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    assert gsm8k_correctness(None, ["#### 1,200"], answer=["1200"]) == [1.0]
+    assert gsm8k_correctness(None, ["#### 5"], answer=[None]) == [None]
 
 
 def test_safety_reward_on_hand_made_completions():

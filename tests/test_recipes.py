@@ -12,7 +12,7 @@ from transformers import TrainingArguments
 from trl import DPOConfig, RewardConfig, SFTConfig
 
 from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
-from alignpipe.stages import dpo, reward, sft
+from alignpipe.stages import dpo, grpo, reward, sft
 from alignpipe.stages.dpo import DPOArguments
 from alignpipe.stages.pretrain import PretrainArguments
 
@@ -21,6 +21,7 @@ STAGES = {
     "sft": (DataArguments, SFTConfig, sft.main),
     "reward": (DataArguments, RewardConfig, reward.main),
     "dpo": (DPOArguments, DPOConfig, dpo.main),
+    "grpo": (grpo.OnlineRLArguments, grpo.GRPOConfig, grpo.main),
 }
 # recipe folder -> the architecture of its model family, built tiny from a config
 FAMILIES = {"qwen2.5-0.5b": "qwen2", "hh-rlhf": "qwen2"}
@@ -128,6 +129,15 @@ def local_rows(hub_id: str, tmp: Path, shared: Path) -> Path:
                 }
                 for p, c, r in q
             ]
+    elif hub_id == "openai/gsm8k":
+        rows = [
+            {
+                "question": f"Tom has {a} apples and buys {b} more. How many apples does he have?",
+                "answer": f"Tom has {a} + {b} = {a + b} apples.\n#### {a + b}",
+            }
+            for a in range(3, 9)
+            for b in range(2, 5)
+        ]
     else:
         raise AssertionError(f"no local stand-in for {hub_id}: add one here")
     return write_jsonl(tmp / f"{hub_id.replace('/', '_')}.jsonl", rows)
@@ -157,6 +167,10 @@ def test_gpu_recipe_runs_two_steps_on_a_tiny_model(path, tmp_path, tiny_tokenize
         logging_steps=1,
         dtype="float32",
     )
+    if stage_of(path) == "grpo":  # vLLM needs a CUDA GPU; the tiny run generates with Transformers
+        recipe.update(
+            use_vllm=False, num_generations=2, max_completion_length=8, gradient_checkpointing=False
+        )
     tmp_recipe = tmp_path / path.name
     tmp_recipe.write_text(yaml.safe_dump(recipe))
     main = STAGES[stage_of(path)][2]
@@ -165,6 +179,18 @@ def test_gpu_recipe_runs_two_steps_on_a_tiny_model(path, tmp_path, tiny_tokenize
     assert state["global_step"] == 2
     losses = [h["loss"] for h in state["log_history"] if "loss" in h]
     assert losses and all(math.isfinite(loss) for loss in losses)  # logged and finite
+
+
+def test_vllm_grpo_recipe_asks_for_colocated_vllm(tmp_path):
+    """The GPU recipe's vLLM settings reach GRPOConfig as written (it parses here; vLLM itself needs a GPU)."""
+    path = ROOT / "recipes" / "qwen2.5-0.5b" / "grpo_vllm.yaml"
+    script, training, _ = parse_stage_args(
+        (grpo.OnlineRLArguments, grpo.GRPOConfig, ModelConfig),
+        ["--config", str(path), "--output_dir", str(tmp_path)],
+    )
+    assert training.use_vllm and training.vllm_mode == "colocate"
+    assert script.reward_funcs == ["gsm8k_correctness"]
+    assert training.per_device_train_batch_size % training.num_generations == 0
 
 
 @pytest.mark.parametrize(

@@ -373,6 +373,8 @@ FORMATS: dict[str, list[Format]] = {
         Format("sharegpt", ("conversations",), ("conversations",), ("prompt",), _prompt_of("conversations")),
         Format("preference", ("chosen", "rejected"), _PAIR, ("prompt",), _prompt_from_preference),
         Format("alpaca", ("instruction",), ("instruction", "input"), ("prompt",), _prompt_from_alpaca),
+        # GSM8K / MATH style: the question is the prompt; `answer` stays a column for the reward functions
+        Format("question", ("question",), ("question",), ("prompt",), _prompt_of("question")),
         Format("text", ("text",), ("text",), ("prompt",), _prompt_of("text")),
     ],
 }

@@ -9,6 +9,12 @@ no opinion (TRL then leaves that reward out of the weighted sum for that complet
 
 - `task_correctness`: 1 when `alignpipe.defaults.check_answer` accepts the completion against the row's
   ``answer``, else 0; None for rows without an answer.
+- `task_partial_credit`: 1 for a correct answer as above; a wrong one gets `partial` (0.5) x how much of the
+  expected answer it has (difflib's similarity of the two answers' items, in [0, 1]), so that the groups of
+  a model that is nearly right still carry a signal; None for rows without an answer.
+- `gsm8k_correctness`: 1 when the completion's final number equals the reference's, else 0. The reference is
+  the row's ``answer`` in GSM8K's form (worked solution, then ``#### 42``) or a bare number; the completion's
+  final number is the one after its last ``####``, else its last number. None for rows without an answer.
 - `safety`: for rows labelled ``safety: unsafe``, 1 for a refusal and 0 otherwise; for ``benign`` rows, 1 for
   an answer and 0 for a refusal (the classifier of `alignpipe eval`'s safety section,
   `alignpipe.core.refusals.is_refusal`); None for rows without a label.
@@ -22,8 +28,10 @@ the stage before training with an error that names it.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
+import re
 from collections.abc import Callable
 
 from alignpipe.core.errors import AlignpipeError
@@ -47,6 +55,55 @@ def task_correctness(prompts, completions, answer=None, **kwargs) -> list[float 
     ]
 
 
+def task_partial_credit(
+    prompts, completions, answer=None, partial: float = 0.5, **kwargs
+) -> list[float | None]:
+    from alignpipe.defaults import check_answer
+    from alignpipe.defaults.tasks import answer_items, final_answer
+
+    answers = answer if answer is not None else [None] * len(completions)
+    out: list[float | None] = []
+    for c, a in zip(completions, answers, strict=True):
+        if a is None:
+            out.append(None)
+            continue
+        text = completion_text(c)
+        if check_answer(str(a), text):
+            out.append(1.0)
+            continue
+        want, got = " ".join(answer_items(str(a))), " ".join(answer_items(final_answer(text)))
+        out.append(partial * difflib.SequenceMatcher(None, want, got, autojunk=False).ratio())
+    return out
+
+
+_GSM8K_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def gsm8k_final_number(text: str) -> float | None:
+    """The number a GSM8K-style text ends on: the one after its last '####', else its last number."""
+    tail = text.rsplit("####", 1)[1] if "####" in text else text
+    numbers = _GSM8K_NUMBER.findall(tail)
+    if not numbers:
+        return None
+    try:
+        return float(numbers[0 if "####" in text else -1].replace(",", ""))
+    except ValueError:
+        return None
+
+
+def gsm8k_correctness(prompts, completions, answer=None, **kwargs) -> list[float | None]:
+    answers = answer if answer is not None else [None] * len(completions)
+    out: list[float | None] = []
+    for c, a in zip(completions, answers, strict=True):
+        want = None if a is None else gsm8k_final_number(str(a))
+        if want is None:
+            out.append(None)
+            continue
+        got = gsm8k_final_number(completion_text(c))
+        out.append(float(got is not None and abs(got - want) < 1e-6))
+    return out
+
+
 def safety(prompts, completions, safety=None, **kwargs) -> list[float | None]:
     labels = safety if safety is not None else [None] * len(completions)
     out: list[float | None] = []
@@ -59,7 +116,12 @@ def safety(prompts, completions, safety=None, **kwargs) -> list[float | None]:
     return out
 
 
-REWARDS: dict[str, Callable] = {"task_correctness": task_correctness, "safety": safety}
+REWARDS: dict[str, Callable] = {
+    "task_correctness": task_correctness,
+    "task_partial_credit": task_partial_credit,
+    "gsm8k_correctness": gsm8k_correctness,
+    "safety": safety,
+}
 REWARD_MODEL = "reward_model"
 
 

@@ -132,7 +132,8 @@ def final_answer(response: str) -> str:
     return text.strip().rstrip(".!").strip()
 
 
-def _items(text: str) -> list[str]:
+def answer_items(text: str) -> list[str]:
+    """The items of an answer as the checker compares them: lower-cased, brackets and quotes dropped."""
     text = re.sub(r"[\[\](){}\"'`]", " ", text.lower()).strip().rstrip(".!")
     return [item for item in re.split(r"[,\s]+", text) if item]
 
@@ -143,7 +144,7 @@ def check_answer(answer: str, response: str) -> bool:
     if _INTEGER.fullmatch(answer.strip()):
         numbers = _NUMBER.findall(final)
         return len(numbers) == 1 and float(numbers[0].replace(",", "")) == int(answer)
-    return bool(final) and _items(final) == _items(answer)
+    return bool(final) and answer_items(final) == answer_items(answer)
 
 
 def score(records: Iterable[dict], responses: Sequence[str]) -> float:
