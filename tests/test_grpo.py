@@ -2,6 +2,7 @@
 MiniGPT (trains, saves, reloads to the same logits; beta > 0 builds its reference from the MiniGPT folder)."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -30,6 +31,14 @@ def length_reward(prompts, completions, **kwargs):
 
 def bad_reward(text):
     return [0.0]
+
+
+def short_reward(prompts, completions, **kwargs):
+    return [1.0] * (len(completions) - 1)
+
+
+def nan_reward(prompts, completions, **kwargs):
+    return [float("nan")] + [0.0] * (len(completions) - 1)
 
 
 def test_task_correctness_on_hand_made_completions():
@@ -81,8 +90,13 @@ def test_safety_reward_on_hand_made_completions():
 
 
 def test_reward_names_resolve_or_fail_clearly(tmp_path):
-    assert resolve_rewards(["task_correctness", "safety"]) == [task_correctness, safety]
-    assert resolve_rewards(["test_grpo:good_reward"]) == [good_reward]
+    resolved = resolve_rewards(["task_correctness", "safety", "test_grpo:good_reward"])
+    assert [f.__wrapped__ for f in resolved] == [
+        task_correctness,
+        safety,
+        good_reward,
+    ]  # wrapped by `checked`
+    assert [f.__name__ for f in resolved] == ["task_correctness", "safety", "good_reward"]  # TRL logs these
     assert resolve_rewards(["reward_model"], str(tmp_path)) == [str(tmp_path)]
     for names, words in (
         (["correctness"], "unknown reward function 'correctness'"),
@@ -173,3 +187,53 @@ def test_unknown_reward_stops_before_any_model_loads(tmp_path, capsys):
     )
     assert rc == 2 and "unknown reward function 'correctness'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("reward", "words"),
+    [
+        (
+            "test_grpo:short_reward",
+            "reward function test_grpo:short_reward returned 7 scores for 8 completions",
+        ),
+        (
+            "test_grpo:nan_reward",
+            "reward function test_grpo:nan_reward: score 0 is nan; return a finite float",
+        ),
+    ],
+)
+def test_a_bad_reward_stops_at_the_first_step_and_saves_nothing(
+    tiny_minigpt, tiny_data, tmp_path, capsys, reward, words
+):
+    out = tmp_path / "bad"
+    args = ["--reward_funcs", reward, "--max_steps", "2"]
+    assert run_online("grpo", tiny_minigpt, tiny_data, out, *args) == 2
+    assert words in capsys.readouterr().err
+    assert not (out / "model.safetensors").exists() and not (out / "README.md").exists()
+
+
+def test_bad_online_rl_setups_stop_before_training(tiny_minigpt, tiny_data, tmp_path, capsys):
+    from transformers import AutoTokenizer
+
+    # a named reward whose column the prompts lack (the tiny prompts have `answer`, no `safety`)
+    assert run_online("grpo", tiny_minigpt, tiny_data, tmp_path / "a", "--reward_funcs", "safety") == 2
+    err = capsys.readouterr().err
+    assert "reward function safety reads each row's 'safety', but the prompt data has no such column" in err
+    # num_generations must divide the batch of completions
+    assert run_online("grpo", tiny_minigpt, tiny_data, tmp_path / "b", "--num_generations", "3") == 2
+    assert "must be divisible by num_generations (3)" in capsys.readouterr().err
+    # a reward model with another tokenizer
+    rm = tmp_path / "rm"
+    shutil.copytree(tiny_minigpt, rm)
+    tok = AutoTokenizer.from_pretrained(rm)
+    tok.add_tokens(["<extra_token>"])
+    tok.save_pretrained(rm)
+    rc = run_online(
+        "grpo", tiny_minigpt, tiny_data, tmp_path / "c", "--reward_funcs", "reward_model",
+        "--reward_model_path", str(rm),
+    )  # fmt: skip
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert f"the reward model ({rm}) has a different tokenizer from the policy's" in err and "tokens" in err
+    for name in "abc":
+        assert not (tmp_path / name / "model.safetensors").exists()

@@ -7,6 +7,8 @@ the recipe turns it on; weights load from safetensors.
 
 from __future__ import annotations
 
+import os
+
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 from trl import ModelConfig, get_quantization_config
@@ -131,3 +133,38 @@ def load_reward_model(
     if model_args.load_in_4bit:
         fix_4bit_cpu(model)
     return model
+
+
+def tokenizer_differences(tokenizer, other) -> list[str]:
+    diffs = [f"{len(tokenizer)} vs {len(other)} tokens"] if len(tokenizer) != len(other) else []
+    for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        if getattr(tokenizer, name) != getattr(other, name):
+            diffs.append(f"{name} {getattr(tokenizer, name)} vs {getattr(other, name)}")
+    if not diffs and tokenizer.get_vocab() != other.get_vocab():
+        diffs.append("the same size but different tokens")
+    return diffs
+
+
+def check_tokenizer_files(
+    tokenizer, tokenizer_path: str, paths: dict[str, str], chat_template, *, why: str
+) -> None:
+    """Every model dir that holds a tokenizer must hold the stage's (prepared the same way); `why` ends the error."""
+    for role, path in paths.items():
+        if path == tokenizer_path:
+            continue
+        if os.path.isdir(path) and not any(
+            os.path.exists(os.path.join(path, f)) for f in ("tokenizer.json", "tokenizer_config.json")
+        ):
+            continue  # a bare model dir: only its vocabulary size can be checked
+        try:
+            other = load_tokenizer(path, chat_template, need_template=False)
+        except AlignpipeError:
+            if os.path.isdir(path):
+                raise
+            continue  # a Hub model without a tokenizer of its own
+        diffs = tokenizer_differences(tokenizer, other)
+        if diffs:
+            raise AlignpipeError(
+                f"the {role} ({path}) has a different tokenizer from the policy's ({tokenizer_path}): "
+                f"{'; '.join(diffs)}. {why}: train them from the same SFT checkpoint"
+            )

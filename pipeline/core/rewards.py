@@ -23,14 +23,19 @@ no opinion (TRL then leaves that reward out of the weighted sum for that complet
 - ``module:function``: any function of TRL's signature ``(prompts, completions, **kwargs) -> list[float | None]``.
 
 An unknown name, a function that cannot be imported, or one whose signature cannot take TRL's arguments stops
-the stage before training with an error that names it.
+the stage before training with an error that names it; so does prompt data without the column a named reward
+reads (`check_columns`). Every function is wrapped (`checked`) so that a wrong number of scores, a score that is
+not a number, or NaN/inf stops training at the first step with an error naming the function (TRL itself would
+read NaN as "no opinion").
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import inspect
+import math
 import re
 from collections.abc import Callable
 
@@ -123,6 +128,74 @@ REWARDS: dict[str, Callable] = {
     "safety": safety,
 }
 REWARD_MODEL = "reward_model"
+#: The data column each built-in reward reads; a prompt set without it gives that reward nothing to score.
+NEEDS: dict[str, str] = {
+    "task_correctness": "answer",
+    "task_partial_credit": "answer",
+    "gsm8k_correctness": "answer",
+    "safety": "safety",
+}
+
+
+def check_columns(names: list[str], data, source: str) -> None:
+    """Stop when a named built-in reward's column is missing from `data` or empty in every row."""
+    for name in names:
+        column = NEEDS.get(name)
+        if column is None:
+            continue
+        if column not in data.column_names:
+            raise AlignpipeError(
+                f"{source}: reward function {name} reads each row's {column!r}, but the prompt data has no such "
+                f"column (columns: {', '.join(data.column_names)}); add it, or drop {name} from reward_funcs"
+            )
+        if all(v is None for v in data[column]):
+            raise AlignpipeError(
+                f"{source}: reward function {name} reads each row's {column!r}, but it is empty in all "
+                f"{len(data)} rows"
+            )
+
+
+def _checked_scores(name: str, scores, n: int) -> list:
+    try:
+        scores = list(scores)
+    except TypeError:
+        raise AlignpipeError(
+            f"reward function {name} returned {type(scores).__name__}; expected a list of {n} floats "
+            "(one per completion, None for no opinion)"
+        ) from None
+    if len(scores) != n:
+        raise AlignpipeError(f"reward function {name} returned {len(scores)} scores for {n} completions")
+    for i, v in enumerate(scores):
+        if v is None:
+            continue
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            raise AlignpipeError(
+                f"reward function {name}: score {i} is {v!r}; expected a float or None"
+            ) from None
+        if not math.isfinite(x):
+            raise AlignpipeError(
+                f"reward function {name}: score {i} is {x}; return a finite float, or None for no opinion"
+            )
+    return scores
+
+
+def checked(fn: Callable, name: str) -> Callable:
+    """`fn` with its scores checked on every call (count, type, finite); keeps its name for TRL's logs."""
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def checked_async(*args, **kwargs):
+            return _checked_scores(name, await fn(*args, **kwargs), len(kwargs.get("completions", ())))
+
+        return checked_async
+
+    @functools.wraps(fn)
+    def checked_fn(*args, **kwargs):
+        return _checked_scores(name, fn(*args, **kwargs), len(kwargs.get("completions", ())))
+
+    return checked_fn
 
 
 def _takes_trl_arguments(fn: Callable) -> bool:
@@ -152,7 +225,7 @@ def resolve_rewards(names: list[str], reward_model_path: str | None = None) -> l
     out = []
     for name in names:
         if name in REWARDS:
-            out.append(REWARDS[name])
+            out.append(checked(REWARDS[name], name))
         elif name == REWARD_MODEL:
             if not reward_model_path:
                 raise AlignpipeError(
@@ -170,7 +243,7 @@ def resolve_rewards(names: list[str], reward_model_path: str | None = None) -> l
                     f"reward function {name!r}: expected TRL's signature (prompts, completions, **kwargs) -> "
                     "list of floats"
                 )
-            out.append(fn)
+            out.append(checked(fn, name))
         else:
             raise AlignpipeError(
                 f"unknown reward function {name!r}; known: {', '.join([*REWARDS, REWARD_MODEL])}, or module:function"

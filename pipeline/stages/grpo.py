@@ -12,7 +12,9 @@ Rewards come from `reward_funcs` (`alignpipe.core.rewards`: task_correctness, sa
 the base with the adapter disabled under LoRA) adds a KL penalty.
 
 Data: prompts (kind "prompt" of pipeline/core/data.py), with their `answer` and `safety` columns passed to
-the reward functions. Knobs are TRL's GRPOConfig / RLOOConfig fields (num_generations,
+the reward functions; a named reward whose column is missing, a reward model with another tokenizer, or a
+`num_generations` that does not divide the batch stops the stage before training, and a reward function that
+returns the wrong number of scores or NaN stops it at the first step (nothing is saved as finished). Knobs are TRL's GRPOConfig / RLOOConfig fields (num_generations,
 max_completion_length, temperature, beta, learning_rate, loss_type, use_vllm with vllm_mode colocate on
 GPUs, ...). LoRA, 4-bit loading, `accelerate launch` and resuming from checkpoints work as in the other
 stages; the run record, model card and generation config are saved like theirs.
@@ -28,8 +30,8 @@ import alignpipe  # noqa: F401
 from alignpipe.core import stage
 from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
 from alignpipe.core.errors import run_cli
-from alignpipe.core.modeling import load_causal_lm
-from alignpipe.core.rewards import resolve_rewards
+from alignpipe.core.modeling import check_tokenizer_files, load_causal_lm
+from alignpipe.core.rewards import check_columns, resolve_rewards
 
 TRAINERS = {"grpo": (GRPOConfig, GRPOTrainer), "rloo": (RLOOConfig, RLOOTrainer)}
 
@@ -56,7 +58,16 @@ def main(argv: list[str] | None = None, algorithm: str = "grpo") -> int:
     record = stage.start(algorithm, script_args, training_args, model_args)
 
     tokenizer = stage.tokenizer_for(script_args, model_args, training_args, padding_side="left")
+    if script_args.reward_model_path and "reward_model" in script_args.reward_funcs:
+        check_tokenizer_files(
+            tokenizer,
+            script_args.tokenizer_name_or_path or stage.model_path(model_args),
+            {"reward model": script_args.reward_model_path},
+            script_args.chat_template,
+            why="The reward model must read the policy's completions as the policy wrote them",
+        )
     data = stage.data_for(script_args, training_args, "prompt", tokenizer)
+    check_columns(script_args.reward_funcs, data["train"], script_args.dataset_name or "dataset_mixture")
 
     model = load_causal_lm(stage.model_path(model_args), model_args, training_args, tokenizer)
     trainer = trainer_cls(

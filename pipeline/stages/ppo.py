@@ -51,7 +51,12 @@ from alignpipe.core import stage
 from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
 from alignpipe.core.errors import AlignpipeError, run_cli
 from alignpipe.core.log import warn
-from alignpipe.core.modeling import align_with_tokenizer, load_causal_lm, load_reward_model, load_tokenizer
+from alignpipe.core.modeling import (
+    align_with_tokenizer,
+    check_tokenizer_files,
+    load_causal_lm,
+    load_reward_model,
+)
 
 
 @dataclass
@@ -133,40 +138,6 @@ def check_batch_sizes(args, n_train: int) -> None:
 # --- models ----------------------------------------------------------------------------------------
 
 
-def tokenizer_differences(tokenizer, other) -> list[str]:
-    diffs = [f"{len(tokenizer)} vs {len(other)} tokens"] if len(tokenizer) != len(other) else []
-    for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
-        if getattr(tokenizer, name) != getattr(other, name):
-            diffs.append(f"{name} {getattr(tokenizer, name)} vs {getattr(other, name)}")
-    if not diffs and tokenizer.get_vocab() != other.get_vocab():
-        diffs.append("the same size but different tokens")
-    return diffs
-
-
-def check_tokenizer_files(tokenizer, tokenizer_path: str, paths: dict[str, str], chat_template) -> None:
-    """Every model dir that holds a tokenizer must hold the stage's (prepared the same way)."""
-    for role, path in paths.items():
-        if path == tokenizer_path:
-            continue
-        if os.path.isdir(path) and not any(
-            os.path.exists(os.path.join(path, f)) for f in ("tokenizer.json", "tokenizer_config.json")
-        ):
-            continue  # a bare model dir: only its vocabulary size can be checked
-        try:
-            other = load_tokenizer(path, chat_template, need_template=False)
-        except AlignpipeError:
-            if os.path.isdir(path):
-                raise
-            continue  # a Hub model without a tokenizer of its own
-        diffs = tokenizer_differences(tokenizer, other)
-        if diffs:
-            raise AlignpipeError(
-                f"the {role} ({path}) has a different tokenizer from the policy's ({tokenizer_path}): "
-                f"{'; '.join(diffs)}. PPO scores the policy's tokens with the reward and value models, so "
-                "all models must share one tokenizer: train them from the same SFT checkpoint"
-            )
-
-
 def check_vocab_sizes(models: dict[str, object], paths: dict[str, str]) -> None:
     sizes = {role: m.get_input_embeddings().weight.shape[0] for role, m in models.items() if m is not None}
     if len(set(sizes.values())) > 1:
@@ -189,7 +160,13 @@ def load_models(script_args, training_args, model_args, tokenizer, tokenizer_pat
         "reward model": training_args.reward_model_path,
         "value model": script_args.value_model_path or training_args.reward_model_path,
     }
-    check_tokenizer_files(tokenizer, tokenizer_path, paths, script_args.chat_template)
+    check_tokenizer_files(
+        tokenizer,
+        tokenizer_path,
+        paths,
+        script_args.chat_template,
+        why="PPO scores the policy's tokens with the reward and value models, so all models must share one tokenizer",
+    )
 
     full_precision = replace(model_args, load_in_4bit=False, load_in_8bit=False)  # the value model is trained
     models = {
