@@ -70,6 +70,7 @@ def train(method: str, seed_dir: Path, seed: int, timed: bool) -> dict:
         "--model_name_or_path", str(seed_dir / "sft"),
         "--output_dir", str(out),
         "--seed", str(seed),
+        "--overwrite_output_dir", "true",  # a rerun (say, after a recipe change) starts over
     ]  # fmt: skip
     start = time.perf_counter()
     if timed:
