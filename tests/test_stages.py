@@ -361,19 +361,18 @@ def test_average_with_start_saves_the_interpolated_weights(tiny_minigpt, tiny_da
     """average_with_start 0.25 saves 0.25 x (what the same run saves without it) + 0.75 x the start."""
     from safetensors.torch import load_file
 
-    def run(out, *extra):
-        args = ["--model_name_or_path", str(tiny_minigpt), "--dataset_name", str(tiny_data["preference"])]
-        args += [
-            "--output_dir",
-            str(out),
-            "--max_steps",
-            "6",
-            "--learning_rate",
-            "3e-3",
-            "--max_length",
-            "64",
+    from alignpipe.core.stage import start_weight_files
+
+    def args(out, *extra):
+        return [
+            *("--model_name_or_path", str(tiny_minigpt), "--dataset_name", str(tiny_data["preference"])),
+            *("--output_dir", str(out), "--max_steps", "6", "--learning_rate", "3e-3", "--max_length", "64"),
+            *extra,
+            *COMMON_ARGS,
         ]
-        assert dpo.main([*args, *extra, *COMMON_ARGS]) == 0
+
+    def run(out, *extra):
+        assert dpo.main(args(out, *extra)) == 0
         return load_file(str(out / "model.safetensors"))
 
     trained, averaged = run(tmp_path / "full"), run(tmp_path / "avg", "--average_with_start", "0.25")
@@ -386,16 +385,11 @@ def test_average_with_start_saves_the_interpolated_weights(tiny_minigpt, tiny_da
     record = json.loads((tmp_path / "avg" / "run_record.json").read_text())
     assert record["metrics"]["average_with_start"] == 0.25
     with pytest.raises(AlignpipeError, match=r"average_with_start.*\(0, 1\]"):
-        dpo.main(
-            [
-                "--model_name_or_path",
-                str(tiny_minigpt),
-                "--dataset_name",
-                str(tiny_data["preference"]),
-                "--output_dir",
-                str(tmp_path / "bad"),
-                "--average_with_start",
-                "0",
-                *COMMON_ARGS,
-            ]
-        )
+        dpo.main(args(tmp_path / "bad", "--average_with_start", "0"))
+    assert not (tmp_path / "bad").exists()
+    # the start's weights are looked up before training: a start without them stops the stage before any work
+    assert start_weight_files(str(tiny_minigpt)) == [tiny_minigpt / "model.safetensors"]
+    (tmp_path / "empty").mkdir()
+    for bad_start in (str(tmp_path / "empty"), "some-org/some-hub-model", None):
+        with pytest.raises(AlignpipeError, match="needs the starting checkpoint's safetensors files"):
+            start_weight_files(bad_start)

@@ -189,6 +189,25 @@ def match_trainable_dtype(model) -> None:
                 p.data = p.data.float()
 
 
+def _saved_model(trainer):
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    return getattr(model, "policy", model)  # PPO trains a policy-and-value wrapper; the policy is saved
+
+
+def start_weight_files(start: str | None) -> list[Path]:
+    """The starting checkpoint's safetensors files that `average_with_start` blends back in (checked before
+    training, so that a start it cannot read does not cost a whole run)."""
+    files = []
+    if start:
+        files = sorted(f for f in Path(start).glob("*.safetensors") if not f.name.startswith("adapter_"))
+    if not files:
+        raise AlignpipeError(
+            f"average_with_start needs the starting checkpoint's safetensors files; {start} has none (a Hub id "
+            "or an adapter folder: download or merge it first)"
+        )
+    return files
+
+
 @torch.no_grad()
 def average_with_start(trainer, start: str, weight: float) -> int:
     """Model averaging: every trained weight becomes `weight` x itself + (1 - weight) x the starting
@@ -201,8 +220,7 @@ def average_with_start(trainer, start: str, weight: float) -> int:
     is scaled instead (lora_B x weight), which is the same interpolation with the base frozen."""
     from safetensors.torch import load_file
 
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    model = getattr(model, "policy", model)  # PPO trains a policy-and-value wrapper; the policy is saved
+    model = _saved_model(trainer)
     if getattr(model, "peft_config", None):
         changed = 0
         for name, p in model.named_parameters():
@@ -210,15 +228,8 @@ def average_with_start(trainer, start: str, weight: float) -> int:
                 p.mul_(weight)
                 changed += 1
         return changed
-    folder = Path(start)
-    files = sorted(f for f in folder.glob("*.safetensors") if not f.name.startswith("adapter_"))
-    if not files:
-        raise AlignpipeError(
-            f"average_with_start needs the starting checkpoint's safetensors files; {start} has none (a Hub id "
-            "or an adapter folder: download or merge it first)"
-        )
     start_weights: dict = {}
-    for f in files:
+    for f in start_weight_files(start):
         start_weights |= load_file(str(f))
     changed = 0
     for name, p in model.named_parameters():
@@ -237,6 +248,10 @@ def finish(
     """Train (resuming from the last checkpoint), evaluate, save model + tokenizer + record + card, push."""
     args = trainer.args
     out = Path(args.output_dir)
+    weight = getattr(script_args, "average_with_start", 1.0)
+    start = (record.config.get("model") or {}).get("model_name_or_path")
+    if weight < 1 and not getattr(_saved_model(trainer), "peft_config", None):
+        start_weight_files(start)  # before anything is written: a start it cannot read must not cost a run
     if trainer.is_world_process_zero():  # inputs checked, models built: now the output folder is ours
         hold_lock(_run_dir(out), f"alignpipe {record.stage} into {out}")
         write_stamp(out, record.stage, record.config)
@@ -246,9 +261,7 @@ def finish(
         echo(f"{record.stage}: resuming from {resume}")
     result = trainer.train(resume_from_checkpoint=resume)
     metrics = dict(result.metrics)
-    weight = getattr(script_args, "average_with_start", 1.0)
     if weight < 1:
-        start = (record.config.get("model") or {}).get("model_name_or_path")
         n = average_with_start(trainer, start, weight)
         echo(f"{record.stage}: averaged {n} weights: {weight:g} x trained + {1 - weight:g} x {start}")
         metrics["average_with_start"] = weight
