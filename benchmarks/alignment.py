@@ -69,6 +69,11 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def machine() -> dict:
+    """The machine a result was measured on, as the alignment-type results record it."""
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()}
+
+
 def run_seed(pipeline: Path, run_dir: Path, seed: int) -> dict:
     spec = yaml.safe_load(pipeline.read_text())
     spec["seed"] = seed
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "alignment",
         "date": date.today().isoformat(),
-        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
         "pipeline": args.pipeline,
         "seeds": args.seeds,
         "per_seed": per_seed,

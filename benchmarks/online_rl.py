@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from datetime import date
 from pathlib import Path
 
 from benchmarks import save_result
-from benchmarks.alignment import KEYS, cpu_name, mean_sd
+from benchmarks.alignment import KEYS, machine, mean_sd
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("ppo", "dpo", "grpo", "rloo")
@@ -144,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "online_rl",
         "date": date.today().isoformat(),
-        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
         "seeds": args.seeds,
         "runs": args.runs,
         "per_seed": per_seed,
