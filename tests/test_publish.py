@@ -324,3 +324,56 @@ def test_lineage_finds_the_hub_base_model_and_hub_datasets(tmp_path):
     assert lin.stages == ["sft", "dpo"] and lin.base_model == "Qwen/Qwen2.5-0.5B"
     assert hub_datasets(lin.records) == ["HuggingFaceH4/ultrachat_200k", "trl-lib/ultrafeedback_binarized"]
     assert tags_for(lin.stages) == ["alignpipe", "trl", "sft", "dpo"]
+
+
+def sft_args(tiny_minigpt, tiny_data, out, *extra):
+    return [
+        "--model_name_or_path",
+        str(tiny_minigpt),
+        "--dataset_name",
+        str(tiny_data["sft"]),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "2",
+        "--max_length",
+        "64",
+        *COMMON_ARGS,
+        *extra,
+    ]
+
+
+def test_a_stage_with_push_to_hub_uploads_the_publish_folder_once(
+    tiny_minigpt, tiny_data, tmp_path, monkeypatch
+):
+    uploads = []
+
+    def create_repo(self, repo_id, **kw):
+        assert kw["token"] == FAKE_TOKEN and kw["private"] is True
+        return f"https://huggingface.co/{repo_id}"
+
+    def upload_folder(self, **kw):
+        uploads.append((kw["repo_id"], files_in(kw["folder_path"]), token_free(kw["folder_path"])))
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    push = ["--push_to_hub", "true", "--hub_model_id", "me/tiny-pushed", "--hub_private_repo", "true"]
+    # a checkpoint each step: Trainer's own push would upload each of them (and training_args.bin)
+    extra = ["--save_strategy", "steps", "--save_steps", "1"]
+    assert sft.main(sft_args(tiny_minigpt, tiny_data, tmp_path / "sft", *push, *extra)) == 0
+    assert uploads == [("me/tiny-pushed", MINIGPT_FILES, True)]  # once, the exported model, no pickles
+    assert (tmp_path / "sft" / "training_args.bin").is_file()  # the local folder keeps everything
+    assert token_free(tmp_path / "sft")
+
+
+def test_push_to_hub_without_a_token_or_with_a_bad_repo_id_stops_before_training(
+    tiny_minigpt, tiny_data, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(HfApi, "create_repo", lambda *a, **k: pytest.fail("must not reach the Hub"))
+    bad_id = ["--push_to_hub", "true", "--hub_model_id", "me/two/slashes"]
+    with pytest.raises(AlignpipeError, match="hub_model_id 'me/two/slashes' is not a repository id"):
+        sft.main(sft_args(tiny_minigpt, tiny_data, tmp_path / "sft", *bad_id))
+    monkeypatch.delenv("HF_TOKEN")
+    with pytest.raises(AlignpipeError, match="no Hugging Face token.*push_to_hub: false"):
+        sft.main(sft_args(tiny_minigpt, tiny_data, tmp_path / "sft", "--push_to_hub", "true"))
+    assert not (tmp_path / "sft" / "model.safetensors").exists()

@@ -72,6 +72,7 @@ class RunRecord:
         self.config = {name: config_dict(c) for name, c in (configs or {}).items()}
         self.metrics: dict[str, float] = {}
         self.started, self._t0 = now(), time.time()
+        self.push_to: tuple[str, bool] | None = None  # (repo id, private) when the stage pushes to the Hub
 
     def add(self, metrics: dict | None = None, **kw) -> None:
         for k, v in {**(metrics or {}), **kw}.items():

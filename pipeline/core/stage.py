@@ -57,12 +57,16 @@ def start(stage: str, script_args, training_args, model_args) -> RunRecord:
         training_args.hub_token = None
     if training_args.report_to in (None, "all") or training_args.report_to == ["all"]:
         training_args.report_to = []  # no surprise uploads to trackers; recipes opt in
+    push_to = hub_repo(training_args)
     record = RunRecord(
         stage,
         training_args.output_dir,
         {"script": script_args, "training": training_args, "model": model_args},
         training_args.seed,
     )
+    if push_to:
+        record.push_to = push_to
+        training_args.push_to_hub = False  # Trainer would push each checkpoint, its pickled config and logs
     if is_main_process():
         out = Path(training_args.output_dir)
         if _run_dir(out) != out:
@@ -70,6 +74,27 @@ def start(stage: str, script_args, training_args, model_args) -> RunRecord:
         overwrite = getattr(script_args, "overwrite_output_dir", False)
         check_output_dir(stage, training_args, record.config, overwrite)
     return record
+
+
+def hub_repo(training_args) -> tuple[str, bool] | None:
+    """For `push_to_hub`: (repository id, private), checked before anything trains. The finished stage is
+    uploaded as `alignpipe publish` builds it (safetensors, exported MiniGPT, tokenizer, model card), never as
+    the output folder, which holds checkpoints, training_args.bin (a pickle), logs and run bookkeeping; so
+    checkpoints are not pushed while training, whatever `hub_strategy` says."""
+    if not training_args.push_to_hub:
+        return None
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    from alignpipe.tools.publish import hub_token
+
+    repo_id = training_args.hub_model_id or Path(training_args.output_dir).resolve().name
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise AlignpipeError(f"push_to_hub: hub_model_id {repo_id!r} is not a repository id: {e}") from None
+    hub_token(" (or set push_to_hub: false and publish later with `alignpipe publish`)")
+    return repo_id, bool(training_args.hub_private_repo)
 
 
 def _run_dir(out: Path) -> Path:
@@ -287,7 +312,16 @@ def finish(
         dataset_name = script_args.dataset_name or "alignpipe-mixture"
         trainer.create_model_card(dataset_name=dataset_name, tags=["alignpipe", *tags])
         echo(f"{record.stage}: saved to {args.output_dir}")
-    if args.push_to_hub:
-        trainer.push_to_hub(dataset_name=script_args.dataset_name, tags=["alignpipe", *tags])
     release_lock(_run_dir(out))
+    if record.push_to and trainer.is_world_process_zero():
+        from alignpipe.tools.publish import upload
+
+        repo_id, private = record.push_to
+        try:
+            upload(out, repo_id, private=private)
+        except AlignpipeError as e:
+            raise AlignpipeError(
+                f"{record.stage} finished and is saved in {out}, but was not pushed to {repo_id}: {e}. "
+                f"Publish it with `alignpipe publish {out} --repo-id {repo_id}`"
+            ) from None
     return metrics

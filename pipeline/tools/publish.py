@@ -19,6 +19,7 @@ What is uploaded (exactly the folder `--dry-run OUT_DIR` writes, and nothing is 
   local folder (adapter_config.json is rewritten to point at it); or, with `--merge-lora`, the merged
   model (exported to GPT-2 or GPT-NeoX if it is a MiniGPT).
 Never uploaded: checkpoints, optimizer states, training_args.bin (a pickle), logs, run records.
+A stage recipe's `push_to_hub: true` uploads this same folder (`upload`) once the stage has finished.
 
 The token comes from HF_TOKEN or the Hugging Face login (`huggingface_hub.get_token`) and is only
 handed to HfApi's `create_repo` / `upload_folder`; it is never written (the folder is checked for
@@ -263,6 +264,48 @@ def prepare(
     return built
 
 
+def hub_token(hint: str = "") -> str:
+    """The token of HF_TOKEN or the Hugging Face login, or a clear error."""
+    token = get_token()
+    if not token:
+        raise AlignpipeError(f"no Hugging Face token: set HF_TOKEN or log in with `hf auth login`{hint}")
+    return token
+
+
+def upload(
+    stage_dir: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    merge_lora: bool = False,
+    base_model: str | None = None,
+    license: str = "apache-2.0",
+    hint: str = "",
+) -> str:
+    """Build the folder for `stage_dir` in a temporary place and upload it to `repo_id`; the repository's URL."""
+    token = hub_token(hint)
+    stage_dir = Path(stage_dir)
+    with tempfile.TemporaryDirectory(prefix="alignpipe-publish-") as tmp:
+        built = prepare(
+            stage_dir,
+            Path(tmp),
+            repo_id=repo_id,
+            merge_lora=merge_lora,
+            base_model=base_model,
+            license=license,
+        )
+        api = HfApi()
+        url = api.create_repo(repo_id, private=private, exist_ok=True, token=token)
+        api.upload_folder(
+            repo_id=getattr(url, "repo_id", repo_id),  # a name without namespace goes to the token's owner
+            folder_path=tmp,
+            token=token,
+            commit_message=f"alignpipe publish: {built.stage} ({built.kind})",
+        )
+    echo(f"published the {built.kind} of {stage_dir} to {url}")
+    return str(url)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="alignpipe publish", description=__doc__.split("\n\n")[0])
     ap.add_argument("stage_dir", help="a stage folder of a run (RUN_DIR/STAGE) or any model folder")
@@ -297,30 +340,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
-    token = get_token()
-    if not token:
-        raise AlignpipeError(
-            "no Hugging Face token: set HF_TOKEN or log in with `hf auth login` "
-            "(or use --dry-run OUT_DIR to write the folder without uploading)"
-        )
-    with tempfile.TemporaryDirectory(prefix="alignpipe-publish-") as tmp:
-        built = prepare(
-            stage_dir,
-            Path(tmp),
-            repo_id=args.repo_id,
-            merge_lora=args.merge_lora,
-            base_model=args.base_model,
-            license=args.license,
-        )
-        api = HfApi()
-        url = api.create_repo(args.repo_id, private=args.private, exist_ok=True, token=token)
-        api.upload_folder(
-            repo_id=args.repo_id,
-            folder_path=tmp,
-            token=token,
-            commit_message=f"alignpipe publish: {built.stage} ({built.kind})",
-        )
-    echo(f"published the {built.kind} of {stage_dir} to {url}")
+    upload(
+        stage_dir,
+        args.repo_id,
+        private=args.private,
+        merge_lora=args.merge_lora,
+        base_model=args.base_model,
+        license=args.license,
+        hint=" (or use --dry-run OUT_DIR to write the folder without uploading)",
+    )
     return 0
 
 
