@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, help="overrides the suite's seed")
     p.add_argument("--no-report", action="store_true", help="write eval.json only (no report or plots)")
+    # set per run by alignpipe.eval.quantize, not flags: the precision to load the model at, and whether a
+    # reference at the model's own path is meant (the model at full precision) rather than a no-op
+    p.set_defaults(precision="none", ref_is_model=False)
     return p
 
 
@@ -143,9 +146,9 @@ def evaluate(args: argparse.Namespace) -> dict:
 
     ref_path, ref_source = _choose(args.ref, args.model, "sft") if args.model else (None, None)
     rm_path, rm_source = _choose(args.reward_model, args.model, "reward")
-    precision = getattr(args, "precision", "none")
+    precision = args.precision
     same = ref_path and args.model and Path(ref_path).resolve() == Path(args.model).resolve()
-    if same and not getattr(args, "ref_is_model", False):
+    if same and not args.ref_is_model:
         ref_path, ref_source = None, "the reference is the model itself"
     rec = Recorder()
     with rec.timed("loading"):
