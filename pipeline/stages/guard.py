@@ -96,7 +96,7 @@ def compute_metrics(eval_pred) -> dict:
 
 class GuardTrainer(Trainer):
     """Transformers' Trainer, with TRL's `create_model_card(dataset_name=...)` spelling that `stage.finish`
-    and `push_to_hub` use."""
+    uses."""
 
     def create_model_card(self, dataset_name: str | None = None, tags=None, **kwargs):
         return super().create_model_card(dataset=dataset_name, tags=tags, **kwargs)
