@@ -33,3 +33,4 @@ print(
     flush=True,
 )
 state.wait_for_everyone()
+state.destroy_process_group()  # as alignpipe.core.errors.run_cli does: no gloo threads left at exit

@@ -8,6 +8,7 @@ expected. `cli.main` and each stage's `__main__` print it and exit with code 2.
 from __future__ import annotations
 
 import errno
+import sys
 from collections.abc import Callable
 
 from alignpipe.core.log import say_error
@@ -31,7 +32,9 @@ class DataError(AlignpipeError):
 
 
 def run_cli(main: Callable[..., int | None], argv: list[str] | None = None) -> int:
-    """Run a command's `main`, turning an AlignpipeError into a message and exit code 2."""
+    """Run a command's `main`, turning an AlignpipeError into a message and exit code 2. Under
+    `accelerate launch` the process group is destroyed before the process exits: gloo's threads left
+    running at interpreter shutdown can abort a rank that has finished its work (SIGABRT)."""
     try:
         return int(main(argv) or 0)
     except AlignpipeError as e:
@@ -49,3 +52,11 @@ def run_cli(main: Callable[..., int | None], argv: list[str] | None = None) -> i
             "atomically, such as manifests and run records, keep their previous version)"
         )
         return 2
+    finally:
+        _destroy_process_group()
+
+
+def _destroy_process_group() -> None:
+    dist = sys.modules.get("torch.distributed")  # imported only if something set up distributed work
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
