@@ -48,30 +48,28 @@ def fake_token(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
 
 
+def sft_args(tiny_minigpt, tiny_data, out, *extra):
+    return [
+        "--model_name_or_path",
+        str(tiny_minigpt),
+        "--dataset_name",
+        str(tiny_data["sft"]),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "2",
+        "--max_length",
+        "64",
+        *COMMON_ARGS,
+        *extra,
+    ]
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, tiny_minigpt, tiny_data):
     """A run directory with a short SFT stage of a MiniGPT and a fake eval.json for it."""
     run = tmp_path_factory.mktemp("run")
-    assert (
-        sft.main(
-            [
-                "--model_name_or_path",
-                str(tiny_minigpt),
-                "--dataset_name",
-                str(tiny_data["sft"]),
-                "--output_dir",
-                str(run / "sft"),
-                "--max_steps",
-                "2",
-                "--learning_rate",
-                "3e-3",
-                "--max_length",
-                "64",
-                *COMMON_ARGS,
-            ]
-        )
-        == 0
-    )
+    assert sft.main(sft_args(tiny_minigpt, tiny_data, run / "sft", "--learning_rate", "3e-3")) == 0
     (run / "eval" / "sft").mkdir(parents=True)
     (run / "eval" / "sft" / "eval.json").write_text(
         json.dumps(
@@ -324,23 +322,6 @@ def test_lineage_finds_the_hub_base_model_and_hub_datasets(tmp_path):
     assert lin.stages == ["sft", "dpo"] and lin.base_model == "Qwen/Qwen2.5-0.5B"
     assert hub_datasets(lin.records) == ["HuggingFaceH4/ultrachat_200k", "trl-lib/ultrafeedback_binarized"]
     assert tags_for(lin.stages) == ["alignpipe", "trl", "sft", "dpo"]
-
-
-def sft_args(tiny_minigpt, tiny_data, out, *extra):
-    return [
-        "--model_name_or_path",
-        str(tiny_minigpt),
-        "--dataset_name",
-        str(tiny_data["sft"]),
-        "--output_dir",
-        str(out),
-        "--max_steps",
-        "2",
-        "--max_length",
-        "64",
-        *COMMON_ARGS,
-        *extra,
-    ]
 
 
 def test_a_stage_with_push_to_hub_uploads_the_publish_folder_once(

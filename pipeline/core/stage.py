@@ -83,16 +83,10 @@ def hub_repo(training_args) -> tuple[str, bool] | None:
     checkpoints are not pushed while training, whatever `hub_strategy` says."""
     if not training_args.push_to_hub:
         return None
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    from alignpipe.tools.publish import hub_token
+    from alignpipe.tools.publish import check_repo_id, hub_token
 
     repo_id = training_args.hub_model_id or Path(training_args.output_dir).resolve().name
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as e:
-        raise AlignpipeError(f"push_to_hub: hub_model_id {repo_id!r} is not a repository id: {e}") from None
+    check_repo_id(repo_id, "push_to_hub: hub_model_id")
     hub_token(" (or set push_to_hub: false and publish later with `alignpipe publish`)")
     return repo_id, bool(training_args.hub_private_repo)
 

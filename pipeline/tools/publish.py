@@ -264,6 +264,15 @@ def prepare(
     return built
 
 
+def check_repo_id(repo_id: str, what: str) -> str:
+    """`repo_id` if the Hub accepts it as a repository id, else an error naming `what` gave it."""
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise AlignpipeError(f"{what} {repo_id!r} is not a repository id: {e}") from None
+    return repo_id
+
+
 def hub_token(hint: str = "") -> str:
     """The token of HF_TOKEN or the Hugging Face login, or a clear error."""
     token = get_token()
@@ -318,10 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         "--dry-run", metavar="OUT_DIR", help="write the folder that would be uploaded; upload nothing"
     )
     args = ap.parse_args(argv)
-    try:
-        validate_repo_id(args.repo_id)
-    except HFValidationError as e:
-        raise AlignpipeError(f"--repo-id {args.repo_id!r}: {e}") from None
+    check_repo_id(args.repo_id, "--repo-id")
     stage_dir = Path(args.stage_dir)
 
     if args.dry_run:
