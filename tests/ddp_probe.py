@@ -32,5 +32,9 @@ print(
     f"TYPE {state.distributed_type.value} SUM {total.item():g}",
     flush=True,
 )
-state.wait_for_everyone()
-state.destroy_process_group()  # as alignpipe.core.errors.run_cli does: no gloo threads left at exit
+if torch.distributed.is_initialized():
+    # Every rank that joined the gloo group leaves together, also where accelerate sees a world of one (launched
+    # without ACCELERATE_USE_CPU, each rank still joins torchrun's group of two): a rank that exits first can
+    # make the other's still-connecting init fail ("Connection closed by peer"), as seen once under load.
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()  # as alignpipe.core.errors.run_cli does: no gloo threads at exit
