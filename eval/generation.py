@@ -12,6 +12,8 @@ and log-probabilities of given continuations.
 - `sequence_logprobs`: log p(continuation token | context, earlier continuation tokens) for pairs of
   token-id lists, in batches (context left-padded, continuation right-padded, positions from the
   attention mask so padding does not shift them).
+- `sequence_kl`: for the same pairs and two models, the full-vocabulary KL between their next-token
+  distributions at every continuation position, and the log-ratio of the token actually there.
 
 Assumed: the model has absolute or rotary positions up to `max_positions(model)` (the config's
 ``max_position_embeddings``); longer inputs are refused (generation) or cut from the left (scoring).
@@ -19,6 +21,7 @@ Assumed: the model has absolute or rotary positions up to `max_positions(model)`
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -181,6 +184,51 @@ def generate(
     return out  # type: ignore[return-value]
 
 
+def _fit_pairs(model, contexts: list[list[int]], continuations: list[list[int]]) -> list[tuple[list, list]]:
+    """(context, continuation) pairs, each context cut from the left so that the pair fits the model."""
+    if len(contexts) != len(continuations):
+        raise ValueError(f"{len(contexts)} contexts but {len(continuations)} continuations")
+    limit = max_positions(model)
+    pairs = []
+    for ctx, cont in zip(contexts, continuations):
+        if not ctx:
+            raise ValueError("a context must hold at least one token")
+        if limit is not None and len(ctx) + len(cont) > limit:
+            keep = limit - len(cont)
+            if keep < 1:
+                raise AlignpipeError(
+                    f"a continuation of {len(cont)} tokens does not fit the model's context of {limit} tokens"
+                )
+            ctx = ctx[-keep:]
+        pairs.append((ctx, cont))
+    return pairs
+
+
+def _batches(pairs: list[tuple[list, list]], pad_token_id: int, batch_size: int, device):
+    """Batches of pairs, longest first: (pair indices, input ids, attention mask, context width P, continuation
+    width R), contexts left-padded and continuations right-padded."""
+    order = sorted(range(len(pairs)), key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        P = max(len(pairs[i][0]) for i in idx)
+        R = max(len(pairs[i][1]) for i in idx)
+        ids, mask = [], []
+        for i in idx:
+            ctx, cont = pairs[i]
+            ids.append([pad_token_id] * (P - len(ctx)) + ctx + cont + [pad_token_id] * (R - len(cont)))
+            mask.append([0] * (P - len(ctx)) + [1] * (len(ctx) + len(cont)) + [0] * (R - len(cont)))
+        yield idx, torch.tensor(ids, device=device), torch.tensor(mask, device=device), P, R
+
+
+def _continuation_logits(model, ids: torch.Tensor, mask: torch.Tensor, P: int, R: int, temperature: float):
+    """float32 logits / temperature at the R positions that predict the continuation (positions from the mask,
+    so padding does not shift them)."""
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+    logits = logits[:, P - 1 : P + R - 1].float()
+    return logits / temperature if temperature != 1.0 else logits
+
+
 @torch.no_grad()
 def sequence_logprobs(
     model,
@@ -198,49 +246,66 @@ def sequence_logprobs(
     Every context must hold at least one token (the first continuation token is predicted from the
     context's last). A pair longer than the model's context loses tokens from the left of its context.
     """
-    if len(contexts) != len(continuations):
-        raise ValueError(f"{len(contexts)} contexts but {len(continuations)} continuations")
     from trl.trainer.utils import (
         selective_log_softmax,
     )  # here: it imports TRL's trainers, seconds of start-up
 
-    limit, device = max_positions(model), model_device(model)
-    pairs = []
-    for ctx, cont in zip(contexts, continuations):
-        if not ctx:
-            raise ValueError("a context must hold at least one token")
-        if limit is not None and len(ctx) + len(cont) > limit:
-            keep = limit - len(cont)
-            if keep < 1:
-                raise AlignpipeError(
-                    f"a continuation of {len(cont)} tokens does not fit the model's context of {limit} tokens"
-                )
-            ctx = ctx[-keep:]
-        pairs.append((ctx, cont))
-    order = sorted(range(len(pairs)), key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))
+    pairs = _fit_pairs(model, contexts, continuations)
     out: list[torch.Tensor | None] = [None] * len(pairs)
     was_training = model.training
     model.eval()
     with progress(len(pairs), desc) as bar:
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            P = max(len(pairs[i][0]) for i in idx)
-            R = max(len(pairs[i][1]) for i in idx)
-            ids, mask = [], []
-            for i in idx:
-                ctx, cont = pairs[i]
-                ids.append([pad_token_id] * (P - len(ctx)) + ctx + cont + [pad_token_id] * (R - len(cont)))
-                mask.append([0] * (P - len(ctx)) + [1] * (len(ctx) + len(cont)) + [0] * (R - len(cont)))
-            ids_t = torch.tensor(ids, device=device)
-            mask_t = torch.tensor(mask, device=device)
-            positions = (mask_t.cumsum(-1) - 1).clamp(min=0)
-            logits = model(input_ids=ids_t, attention_mask=mask_t, position_ids=positions).logits
-            logits = logits[:, P - 1 : P + R - 1].float()  # the positions that predict the continuation
-            if temperature != 1.0:
-                logits = logits / temperature
-            logp = selective_log_softmax(logits, ids_t[:, P:]).double().cpu()
+        for idx, ids, mask, P, R in _batches(pairs, pad_token_id, batch_size, model_device(model)):
+            logits = _continuation_logits(model, ids, mask, P, R, temperature)
+            logp = selective_log_softmax(logits, ids[:, P:]).double().cpu()
             for row, i in enumerate(idx):
                 out[i] = logp[row, : len(pairs[i][1])]
             bar.update(len(idx))
     model.train(was_training)
     return out  # type: ignore[return-value]
+
+
+@torch.no_grad()
+def sequence_kl(
+    model,
+    ref,
+    contexts: list[list[int]],
+    continuations: list[list[int]],
+    pad_token_id: int,
+    *,
+    batch_size: int = 8,
+    desc: str = "scoring KL",
+    temperature: float = 1.0,
+    ref_context=None,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """For each continuation, per position t: the full-vocabulary KL(p_model(.|ctx, cont<t) || p_ref(.|...)), and
+    the log-ratio log p_model(cont_t) - log p_ref(cont_t) of the token actually there. Both from log-softmax in
+    float32 of logits / `temperature`, returned as float64 CPU tensors. `ref_context` (a context manager
+    factory) is entered for each of the reference's forwards (a LoRA policy's reference is the base with its
+    adapter disabled). Contexts and padding are handled as in `sequence_logprobs`; the two models must share
+    the vocabulary. Only the per-position numbers are kept, never full-vocabulary tensors of all pairs."""
+    pairs = _fit_pairs(model, contexts, continuations)
+    kls: list[torch.Tensor | None] = [None] * len(pairs)
+    ratios: list[torch.Tensor | None] = [None] * len(pairs)
+    modes = model.training, ref.training
+    model.eval()
+    ref.eval()
+    with progress(len(pairs), desc) as bar:
+        for idx, ids, mask, P, R in _batches(pairs, pad_token_id, batch_size, model_device(model)):
+            logp = torch.log_softmax(_continuation_logits(model, ids, mask, P, R, temperature), -1)
+            with ref_context() if ref_context is not None else contextlib.nullcontext():
+                at = model_device(ref)
+                logq = torch.log_softmax(
+                    _continuation_logits(ref, ids.to(at), mask.to(at), P, R, temperature), -1
+                )
+            logq = logq.to(logp.device)
+            diff = logp - logq
+            kl = (logp.exp() * diff).sum(-1).clamp(min=0).double().cpu()  # >= 0 up to rounding
+            ratio = diff.gather(-1, ids[:, P:, None]).squeeze(-1).double().cpu()
+            for row, i in enumerate(idx):
+                n = len(pairs[i][1])
+                kls[i], ratios[i] = kl[row, :n], ratio[row, :n]
+            bar.update(len(idx))
+    model.train(modes[0])
+    ref.train(modes[1])
+    return kls, ratios  # type: ignore[return-value]

@@ -12,7 +12,13 @@ import alignpipe  # noqa: F401
 from alignpipe.cli import main as cli
 from alignpipe.core.errors import AlignpipeError, DataError
 from alignpipe.defaults import DEFAULT_TASKS
-from alignpipe.eval.generation import GenerationSettings, generate, prompt_ids, sequence_logprobs
+from alignpipe.eval.generation import (
+    GenerationSettings,
+    generate,
+    prompt_ids,
+    sequence_kl,
+    sequence_logprobs,
+)
 from alignpipe.eval.judgments import judgment_metrics, read_judgments
 from alignpipe.eval.sections import kl, multiple_choice, perplexity, reward, tasks, win_rate
 from alignpipe.eval.suite import load_suite
@@ -300,7 +306,8 @@ def test_kl_of_a_model_against_itself_is_zero_and_against_another_positive(tiny_
         tiny_tokenizer, [[{"role": "user", "content": f"What is {i} plus 2?"}] for i in range(6)]
     )
     same = kl.kl_divergence(model, model, tiny_tokenizer, prompts, max_new_tokens=10, samples_per_prompt=2)
-    assert abs(same["kl"]) < 1e-9 and same["n_samples"] == 12
+    assert abs(same["kl"]) < 1e-9 and abs(same["kl_sampled"]) < 1e-9 and same["n_samples"] == 12
+    assert same["estimator"] == "exact_per_position"
     diff = kl.kl_divergence(model, other, tiny_tokenizer, prompts, max_new_tokens=10, samples_per_prompt=2)
     assert diff["kl"] > 1.0
 
@@ -316,6 +323,52 @@ def test_kl_of_known_distributions_by_hand(tiny_tokenizer):
     out = kl.kl_divergence(p, q, tiny_tokenizer, prompts, max_new_tokens=T)
     assert out["kl"] == pytest.approx(T * math.log(V), rel=1e-6)
     assert out["kl_per_token"] == pytest.approx(math.log(V), rel=1e-6) and out["mean_response_tokens"] == T
+
+
+def test_sequence_kl_matches_a_hand_computation(tiny_tokenizer):
+    """Per position, KL(p || q) over the whole vocabulary and the sampled token's log-ratio, against plain
+    forwards of each model on context + continuation (two pairs of different lengths, batched together)."""
+    p, q = minigpt(tiny_tokenizer, seed=0), minigpt(tiny_tokenizer, seed=1)
+    ctx = [ids_of(tiny_tokenizer, "what is 3 plus 4 ?"), ids_of(tiny_tokenizer, "sort")]
+    cont = [ids_of(tiny_tokenizer, " 7"), ids_of(tiny_tokenizer, " 1 , 2 , 3")]
+    exact, ratios = sequence_kl(p, q, ctx, cont, tiny_tokenizer.pad_token_id, batch_size=2, temperature=0.7)
+    for c, k, got_kl, got_ratio in zip(ctx, cont, exact, ratios):
+        ids = torch.tensor([c + k])
+        with torch.no_grad():
+            lp = torch.log_softmax(p(input_ids=ids).logits[0, len(c) - 1 : -1].float() / 0.7, -1)
+            lq = torch.log_softmax(q(input_ids=ids).logits[0, len(c) - 1 : -1].float() / 0.7, -1)
+        want_kl = (lp.exp() * (lp - lq)).sum(-1)
+        want_ratio = (lp - lq).gather(-1, torch.tensor(k)[:, None]).squeeze(-1)
+        assert got_kl.shape == (len(k),) and torch.allclose(got_kl, want_kl.double(), atol=1e-5)
+        assert torch.allclose(got_ratio, want_ratio.double(), atol=1e-5)
+        assert float(got_kl.sum()) > 0
+
+
+def test_kl_exact_estimate_is_never_negative_and_agrees_with_monte_carlo(tiny_tokenizer):
+    """Two nearly equal models: the Monte-Carlo log-ratio sums go below zero on some responses, the exact
+    per-position sums never; over 96 responses the two estimates of the same KL agree within their noise, and
+    the exact one's standard error is the smaller."""
+    model, other = minigpt(tiny_tokenizer, seed=0), minigpt(tiny_tokenizer, seed=0)
+    with torch.no_grad():
+        for w in other.parameters():
+            w.add_(0.05 * torch.randn_like(w))
+    prompts = prompt_ids(
+        tiny_tokenizer, [[{"role": "user", "content": f"What is {i} plus 2?"}] for i in range(12)]
+    )
+    out = kl.kl_divergence(model, other, tiny_tokenizer, prompts, max_new_tokens=8, samples_per_prompt=8)
+    # the same responses again (same seed), to see the Monte-Carlo sums one by one
+    repeated = [p for p in prompts for _ in range(8)]
+    settings = GenerationSettings(greedy=False, top_k=0, max_new_tokens=8, batch_size=16)
+    responses = [g.token_ids for g in generate(model, tiny_tokenizer, repeated, settings)]
+    exact, ratios = sequence_kl(model, other, repeated, responses, tiny_tokenizer.pad_token_id)
+    exact_sums = torch.tensor([float(k.sum()) for k in exact], dtype=torch.float64)
+    mc_sums = torch.tensor([float(r.sum()) for r in ratios], dtype=torch.float64)
+    assert torch.allclose(exact_sums, torch.tensor(out["per_sample"], dtype=torch.float64))
+    assert float(mc_sums.mean()) == pytest.approx(out["kl_sampled"], abs=1e-9)
+    assert all(float(k.min()) >= 0 for k in exact) and float(mc_sums.min()) < 0
+    mc_se = float(mc_sums.std() / math.sqrt(len(mc_sums)))
+    assert out["kl"] > 0 and abs(out["kl"] - out["kl_sampled"]) < 3 * (mc_se + out["standard_error"])
+    assert out["standard_error"] < mc_se
 
 
 def test_sequence_logprobs_independent_of_padding(tiny_tokenizer):

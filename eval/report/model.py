@@ -161,8 +161,10 @@ def write_eval_report(out_dir: Path, data: dict) -> dict[str, str]:
         k = m["kl"]
         doc.heading("KL(model ‖ reference)")
         doc.para(
-            "Monte-Carlo estimate on held-out prompts: responses sampled from the model at temperature 1; "
-            "per response, the sum over its tokens of log p_model − log p_ref."
+            "On held-out prompts: responses sampled from the model at temperature 1; per response, the sum over "
+            "its positions of the full-vocabulary KL between the two next-token distributions (never below 0; "
+            "the plain Monte-Carlo sum of log p_model − log p_ref over the sampled tokens is in eval.json as "
+            "kl_sampled)."
         )
         doc.table(
             ["KL (nats / response)", "standard error", "KL per token", "samples", "mean tokens"],

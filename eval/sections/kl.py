@@ -1,17 +1,20 @@
-"""KL(model || reference) on held-out prompts, Monte Carlo: responses sampled from the model at `temperature`
-(1 by default: the models' own distributions; no top-k/top-p, no repetition penalty), and for each the sum over
-its tokens (stop token included) of log p_model - log p_ref, both at that temperature; the mean over samples,
-its standard error, and per token. PPO's held-out KL in its run record is this, at its rollout temperature."""
+"""KL(model || reference) on held-out prompts. Responses are sampled from the model at `temperature` (1 by default:
+the models' own distributions; no top-k/top-p, no repetition penalty). For each response, the sum over its
+positions (stop token included) of the full-vocabulary KL between the two next-token distributions, both at that
+temperature. By the chain rule its mean over responses estimates the sequence-level KL without bias, as the plain
+Monte-Carlo sum of log p_model - log p_ref over the sampled tokens does, but with far less variance (the sampled
+token is averaged out at every position), and no term is below zero. That Monte-Carlo figure is kept as
+``kl_sampled``: it can come out negative when the true KL is near 0. Reported: the mean over samples, its standard
+error, and per token. PPO's held-out KL in its run record is this, at its rollout temperature."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
 
 from alignpipe.eval.context import Context, load_rows
-from alignpipe.eval.generation import GenerationSettings, generate, pad_id, prompt_ids, sequence_logprobs
+from alignpipe.eval.generation import GenerationSettings, generate, pad_id, prompt_ids, sequence_kl
 
 
 def kl_divergence(
@@ -27,11 +30,12 @@ def kl_divergence(
     temperature: float = 1.0,
     ref_context=None,
 ) -> dict:
-    """Monte-Carlo KL(model || ref) per response (nats), with samples drawn from `model` at `temperature`.
+    """KL(model || ref) per response (nats): responses drawn from `model` at `temperature`, each scored by the sum
+    of the per-position full-vocabulary KLs (``per_sample``; the log-ratio sum of the sampled tokens is ``kl_sampled``).
 
     `model` and `ref` must share `tokenizer`'s vocabulary (the caller checks). `ref_context`, a context
     manager factory, is entered while the reference scores (a LoRA policy's reference is the base with the
-    adapter disabled). ``per_sample`` holds each response's KL.
+    adapter disabled).
     """
     settings = GenerationSettings(
         greedy=False,
@@ -45,18 +49,27 @@ def kl_divergence(
     repeated = [p for p in prompts for _ in range(samples_per_prompt)]
     gens = generate(model, tokenizer, repeated, settings, seed=seed, desc="KL samples")
     responses = [g.token_ids for g in gens]
-    pad = pad_id(tokenizer)
-    scoring = {"batch_size": batch_size, "temperature": temperature}
-    lp_model = sequence_logprobs(model, repeated, responses, pad, desc="KL model", **scoring)
-    with ref_context() if ref_context is not None else contextlib.nullcontext():
-        lp_ref = sequence_logprobs(ref, repeated, responses, pad, desc="KL reference", **scoring)
-    per_sample = np.array([float((a - b).sum()) for a, b in zip(lp_model, lp_ref)])
+    exact, ratios = sequence_kl(
+        model,
+        ref,
+        repeated,
+        responses,
+        pad_id(tokenizer),
+        batch_size=batch_size,
+        temperature=temperature,
+        ref_context=ref_context,
+        desc="KL scoring",
+    )
+    per_sample = np.array([float(k.sum()) for k in exact])
+    sampled = np.array([float(r.sum()) for r in ratios])
     tokens = sum(len(r) for r in responses)
     n = len(per_sample)
     return {
         "kl": float(per_sample.mean()),
         "standard_error": float(per_sample.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
         "kl_per_token": float(per_sample.sum() / tokens) if tokens else math.nan,
+        "kl_sampled": float(sampled.mean()) if n else math.nan,
+        "estimator": "exact_per_position",
         "mean_response_tokens": tokens / n if n else math.nan,
         "n_samples": n,
         "max_new_tokens": max_new_tokens,

@@ -348,7 +348,7 @@ def heldout_metrics(trainer) -> dict[str, float]:
 
 def heldout_values(trainer, policy, rows) -> dict[str, list[float]]:
     """Per-prompt scores, lengths, accuracies and KLs of this process's share of `rows`, measured with
-    `alignpipe eval`'s own functions (generation, reward scores, task accuracy, Monte-Carlo KL)."""
+    `alignpipe eval`'s own functions (generation, reward scores, task accuracy, KL)."""
     from alignpipe.eval.context import conversation_with
     from alignpipe.eval.generation import GenerationSettings, generate
     from alignpipe.eval.sections.kl import kl_divergence
