@@ -315,10 +315,11 @@ def heldout_metrics(trainer) -> dict[str, float]:
     heldout/score_{ppo,sft}: mean reward-model score of the whole conversation (as `alignpipe eval` scores
     it; no missing-eos penalty), answers greedy unless `heldout_greedy` is off; heldout/accuracy_{ppo,sft}:
     share of answers `check_answer` accepts (rows with an `answer`); heldout/length_{ppo,sft}: mean answer
-    length in tokens (stop token included); heldout/kl: `alignpipe eval`'s KL, the mean over
-    prompts of the sum over response positions of KL(pi || ref) of the next-token distributions, y sampled from
-    the policy at `temperature` (what TRL's objective/kl estimates, on held-out prompts, with less noise); kl_bound and kl_within_bound. Each process
-    answers its share of the prompts; the means are over all of them.
+    length in tokens (stop token included); heldout/kl: `alignpipe eval`'s KL, the mean over prompts of
+    the sum over response positions of KL(pi || ref) of the next-token distributions, y sampled from the
+    policy at `temperature` (what TRL's objective/kl estimates, on held-out prompts, with less noise);
+    kl_bound and kl_within_bound. Each process answers its share of the prompts; the means are over all of
+    them.
     """
     acc, rows = trainer.accelerator, trainer.eval_dataset
     if rows is None or len(rows) == 0:
