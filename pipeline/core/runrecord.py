@@ -4,7 +4,10 @@ say what ran, with which config and package versions, and what it measured.
 Schema (version 1):
     {"schema": 1, "stage": str, "started": iso, "finished": iso, "duration_s": float,
      "config": {section: {field: value}}, "metrics": {name: number}, "versions": {pkg: ver},
-     "git_commit": str | null, "seed": int | null}
+     "git_commit": str | null, "seed": int | null, "phases_s": {phase: seconds}}
+`phases_s` says where the stage's wall time went: data (reading, converting, length checks), setup (model
+load and the trainer's own tokenisation), train, evaluate, save; each phase is the time since the previous
+mark (`RunRecord.mark`).
 Secrets never enter a record: settings that `alignpipe.core.io.is_secret_key` calls secrets are masked.
 """
 
@@ -72,6 +75,8 @@ class RunRecord:
         self.config = {name: config_dict(c) for name, c in (configs or {}).items()}
         self.metrics: dict[str, float] = {}
         self.started, self._t0 = now(), time.time()
+        self.phases: dict[str, float] = {}
+        self._last = self._t0
         self.push_to: tuple[str, bool] | None = None  # (repo id, private) when the stage pushes to the Hub
 
     def add(self, metrics: dict | None = None, **kw) -> None:
@@ -80,6 +85,12 @@ class RunRecord:
                 self.metrics[k] = float(v)
             elif v is None or isinstance(v, (str, bool)):
                 self.metrics[k] = v
+
+    def mark(self, phase: str) -> None:
+        """Close `phase`: the seconds since the previous mark (or the start) are added to it."""
+        t = time.time()
+        self.phases[phase] = round(self.phases.get(phase, 0.0) + t - self._last, 2)
+        self._last = t
 
     def write(self) -> Path:
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -94,6 +105,7 @@ class RunRecord:
             "versions": versions(),
             "git_commit": git_commit(),
             "seed": self.seed,
+            "phases_s": self.phases,
         }
         return write_json(self.output_dir / "run_record.json", rec)
 

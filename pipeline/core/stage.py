@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from transformers import set_seed
 
+from alignpipe.core.cache import disk_backed
 from alignpipe.core.chat_templates import has_generation_markers
 from alignpipe.core.configs import DataArguments
 from alignpipe.core.data import load_mixture, mixture_from_args
@@ -73,7 +74,13 @@ def start(stage: str, script_args, training_args, model_args) -> RunRecord:
             hold_lock(_run_dir(out), f"alignpipe {stage} into {out}")  # nothing written: the run's lock file
         overwrite = getattr(script_args, "overwrite_output_dir", False)
         check_output_dir(stage, training_args, record.config, overwrite)
+    global _record
+    _record = record
     return record
+
+
+#: the record of the stage this process is running (set by `start`): `data_for` marks its phase on it
+_record: RunRecord | None = None
 
 
 def hub_repo(training_args) -> tuple[str, bool] | None:
@@ -138,6 +145,8 @@ def tokenizer_for(script_args: DataArguments, model_args, training_args, *, padd
 
 def data_for(script_args: DataArguments, training_args, kind: str, tokenizer, max_length: int | None = None):
     """Train/test splits in TRL's conversational format for `kind`, validated before any training."""
+    if _record is not None:
+        _record.mark("load")  # seeding, the tokenizer
     mixture = mixture_from_args(script_args)
     dd = load_mixture(
         mixture,
@@ -153,6 +162,9 @@ def data_for(script_args: DataArguments, training_args, kind: str, tokenizer, ma
         dd["test"] = dd["test"].select(range(min(script_args.max_eval_samples, len(dd["test"]))))
     if len(dd["train"]) == 0:
         raise AlignpipeError("the training split is empty")
+    dd = disk_backed(dd)  # the trainer's tokenisation of these rows is then cached (core/cache.py)
+    if _record is not None:
+        _record.mark("data")
     return dd
 
 
@@ -278,7 +290,9 @@ def finish(
     resume = last_checkpoint(args)
     if resume:
         echo(f"{record.stage}: resuming from {resume}")
+    record.mark("setup")  # the model, the trainer (and its own tokenisation of the data)
     result = trainer.train(resume_from_checkpoint=resume)
+    record.mark("train")
     metrics = dict(result.metrics)
     if weight < 1:
         n = average_with_start(trainer, start, weight)
@@ -294,6 +308,7 @@ def finish(
         metrics.update(extra_metrics(trainer) or {})
     trainer.log_metrics("all", metrics)
     record.add(metrics)
+    record.mark("evaluate")
 
     trainer.save_model(args.output_dir)
     if trainer.is_world_process_zero():
@@ -302,6 +317,7 @@ def finish(
         if getattr(model, "generation_config", None) is not None:
             model.generation_config.save_pretrained(args.output_dir)
         trainer.save_state()
+        record.mark("save")
         record.write()
         dataset_name = script_args.dataset_name or "alignpipe-mixture"
         trainer.create_model_card(dataset_name=dataset_name, tags=["alignpipe", *tags])

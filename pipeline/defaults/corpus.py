@@ -37,6 +37,7 @@ import tokenize
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from alignpipe.core.cache import cache_dir
 from alignpipe.core.log import warn
 
 #: Bump when the extraction rules change, so stale caches are not reused.
@@ -56,14 +57,6 @@ _COMMON_WORDS = frozenset(
     + ("or", "not", "as", "on", "by", "if")
 )
 _WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
-
-
-def cache_dir() -> Path:
-    """Where built corpora are cached."""
-    if os.environ.get("ALIGNPIPE_CACHE"):
-        return Path(os.environ["ALIGNPIPE_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "alignpipe"
 
 
 def is_english(paragraph: str) -> bool:

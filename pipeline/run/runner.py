@@ -104,6 +104,13 @@ def _fmt_duration(seconds: float | None) -> str:
 _say = echo
 
 
+def _process_seconds() -> float:
+    """Seconds since this process started (its imports included)."""
+    import psutil  # accelerate's dependency
+
+    return time.time() - psutil.Process().create_time()
+
+
 class Runner:
     def __init__(
         self,
@@ -347,6 +354,7 @@ def run_pipeline(
         failure = runner.run()
         _say(runner.summary())
         _say(f"manifest: {runner.manifest.path}")
+        _say(f"wall time: {_fmt_duration(_process_seconds())} (this command, imports included)")
         if failure is not None:
             name, reason = failure
             raise AlignpipeError(
