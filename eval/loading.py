@@ -1,10 +1,10 @@
 """Load what `alignpipe eval` evaluates: causal LMs and reward models from any stage's output.
 
 A path may be a full checkpoint (MiniGPT or any Transformers causal LM / sequence classifier), a LoRA
-adapter folder (``adapter_config.json``; loaded on its base with peft, via `alignpipe.tools.merge`), or a
-Hub id. The tokenizer comes from the same folder (an adapter folder's own, else its base model's)
-and is set up by `alignpipe.core.modeling.load_tokenizer` (pad distinct from eos; embeddings grown to
-match). A local-looking path that does not exist is an `AlignpipeError` naming it.
+adapter folder (``adapter_config.json``; loaded on its base with peft, via `alignpipe.tools.merge`), a
+Hub id, or a GGUF file (imported once into a cached checkpoint, `alignpipe.models.gguf_import`). The
+tokenizer comes from the same folder (an adapter folder's own, else its base model's) and is set up by
+`alignpipe.core.modeling.load_tokenizer` (pad distinct from eos; embeddings grown to match). A local-looking path that does not exist is an `AlignpipeError` naming it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import alignpipe  # noqa: F401  (registers MiniGPT with the Auto classes)
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.io import locate
 from alignpipe.core.modeling import align_with_tokenizer, load_causal_lm, load_reward_model, load_tokenizer
+from alignpipe.models.gguf_import import resolve as resolve_gguf
 
 
 @dataclass
@@ -112,7 +113,8 @@ def check_model_folder(path: str, what: str, *, classifier: bool = False) -> Non
 
 
 def _load(path: str, *, device: str, dtype: str, reward: bool, what: str, precision: str = "none") -> Loaded:
-    """A full checkpoint or a LoRA adapter on its base, in eval mode on `device`."""
+    """A full checkpoint, a LoRA adapter on its base or a GGUF file, in eval mode on `device`."""
+    source, path = path, resolve_gguf(path)
     check_path(path, what)
     check_model_folder(path, what, classifier=reward)
     base = adapter_base(path)
@@ -141,7 +143,9 @@ def _load(path: str, *, device: str, dtype: str, reward: bool, what: str, precis
     if precision == "none":
         model.to(device)  # bitsandbytes places quantised weights itself
     model.eval()
-    info = _info(path, model, kind, base)
+    info = _info(source, model, kind, base)
+    if path != source:
+        info["imported_to"] = str(path)
     info["precision"] = precision
     info["weight_bytes"] = int(model.get_memory_footprint())  # parameters and buffers as stored
     return Loaded(model, tokenizer, info)

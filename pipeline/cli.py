@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("alignpipe.tools.plan", "Chinchilla scaling-law planner: optimal params/tokens and loss"),
     "export": ("alignpipe.models.export", "export a MiniGPT checkpoint to plain GPT-2 / GPT-NeoX"),
     "merge": ("alignpipe.tools.merge", "merge a LoRA adapter into its base model"),
+    "import": ("alignpipe.tools.import_gguf", "import a GGUF file (llama.cpp) as a Transformers checkpoint"),
     "data": ("alignpipe.tools.data_cli", "check or convert a data file (sft, preference, prompt)"),
     "make-data": ("alignpipe.defaults.build", "write the embedded default data sets to a folder"),
 }

@@ -4,7 +4,10 @@ Each stage parses `(DataArguments | a subclass, <TRL config class>, trl.ModelCon
 `parse_stage_args`, a thin layer over TRL's `TrlParser` that also:
 - makes fp32 on CPU the default when no CUDA device is present (TRL's configs
   default to bf16, which fails on CPU), after the recipe's own values;
-- turns bad recipes and flags into an `AlignpipeError` that names the recipe.
+- turns bad recipes and flags into an `AlignpipeError` that names the recipe;
+- turns every model or tokenizer path that names a `.gguf` file (`model_name_or_path`,
+  `ref_model_name_or_path`, `reward_model_path`, ...) into the checkpoint folder it is imported to
+  (`alignpipe.models.gguf_import.resolve`), so the stage sees a folder.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from trl import ModelConfig, ScriptArguments, TrlParser
 
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.io import read_yaml
+from alignpipe.models.gguf_import import is_gguf, resolve
 
 
 @dataclass
@@ -115,7 +119,23 @@ def parse_stage_args(dataclass_types, argv: list[str] | None = None, *, prog: st
         if isinstance(obj, ModelConfig):
             _normalise_lora_targets(obj)
     check_values(parsed, recipe)
+    resolve_gguf_paths(parsed)
     return parsed
+
+
+#: fields that name a model or tokenizer to load, in every config class a stage parses
+MODEL_PATH_SUFFIXES = ("_name_or_path", "_model_path")
+
+
+def resolve_gguf_paths(parsed) -> None:
+    """Each model path field that names a `.gguf` file now names its imported checkpoint folder."""
+    for obj in parsed:
+        if not dataclasses.is_dataclass(obj):
+            continue
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name, None)
+            if f.name.endswith(MODEL_PATH_SUFFIXES) and is_gguf(value):
+                setattr(obj, f.name, resolve(value))
 
 
 DTYPES = (None, "auto", "float32", "bfloat16", "float16")

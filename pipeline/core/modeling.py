@@ -1,4 +1,5 @@
-"""Loading tokenizers and models for every stage: MiniGPT checkpoints, local HF checkpoints, Hub ids.
+"""Loading tokenizers and models for every stage: MiniGPT checkpoints, local HF checkpoints, Hub ids, and
+GGUF files (imported once into a cached checkpoint by `alignpipe.models.gguf_import.resolve`).
 
 One place decides dtype, 4-/8-bit loading, the pad/eos set-up and embedding
 resizing, so the stage scripts stay short. `trust_remote_code` stays off unless
@@ -18,6 +19,7 @@ from alignpipe.core.chat_templates import prepare_tokenizer
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.io import hub_unreachable, locate
 from alignpipe.core.outputs import check_weights
+from alignpipe.models.gguf_import import resolve as resolve_gguf
 
 
 def _load_error(what: str, path: str, e: Exception) -> AlignpipeError:
@@ -39,6 +41,7 @@ def load_tokenizer(
     need_template: bool = True,
 ):
     """The tokenizer at `path` with a chat template, a pad token distinct from eos, and `padding_side`."""
+    path = resolve_gguf(path)
     try:
         tok = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:
@@ -102,6 +105,7 @@ def align_with_tokenizer(model, tokenizer) -> None:
 
 
 def _from_pretrained(auto_cls, path, what, **kw):
+    path = resolve_gguf(path)
     check_weights(path, what)  # a truncated safetensors file, named, instead of a library traceback
     try:
         return auto_cls.from_pretrained(path, **kw)
