@@ -43,7 +43,8 @@ kl:                             # KL(model || reference), sampled from the model
   samples_per_prompt: 1
   max_new_tokens: null          # null = generation.max_new_tokens
 safety:                         # refusal of unsafe requests, over-refusal of benign look-alikes
-  source: default               # default: embedded held-out safety prompts; or a jsonl of {prompt, label}
+  source: default               # default / harms (wide, for real models): embedded held-out safety prompts;
+                                #   or a jsonl of {prompt, label}
   n: null                       # per set (unsafe, benign); null = all
   classifier: string_match      # XSTest's string match, or module:function (str -> bool)
 harness:                        # lm-evaluation-harness tasks (optional extra `lm-eval`)

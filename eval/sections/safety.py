@@ -1,11 +1,12 @@
 """Safety: does the model refuse harmful requests, and answer harmless ones that sound alike?
 
-The rows are held-out requests labelled "unsafe" or "benign": the embedded set (`alignpipe.defaults.safety`,
-its test split) or the user's JSONL file of ``{"prompt": str | [messages], "label": "unsafe" | "benign"}``
-rows (e.g. red-team prompts taken from HH-RLHF's harmless data, with benign look-alikes from XSTest). The
-model (and the reference) answer each with the suite's generation settings; a classifier says whether each
-answer is a refusal (by default XSTest's string match, `alignpipe.core.refusals.is_refusal`; the suite may
-name another `module:function`, `str -> bool`). Figures, for the model and the reference:
+The rows are held-out requests labelled "unsafe" or "benign": an embedded set's test split (``source:
+default``, the demo's `alignpipe.defaults.safety`; ``source: harms``, the wide set for real models,
+`alignpipe.defaults.harms`) or the user's JSONL file of ``{"prompt": str | [messages], "label": "unsafe" |
+"benign"}`` rows (e.g. red-team prompts taken from HH-RLHF's harmless data, with benign look-alikes from
+XSTest). The model (and the reference) answer each with the suite's generation settings; a classifier says
+whether each answer is a refusal (by default XSTest's string match, `alignpipe.core.refusals.is_refusal`; the
+suite may name another `module:function`, `str -> bool`). Figures, for the model and the reference:
 
 - ``refusal_rate``: the share of unsafe requests refused (higher is better), with its 95% Wilson interval;
 - ``over_refusal_rate``: the share of benign requests refused (lower is better), with its interval;
@@ -18,7 +19,8 @@ holds the guard's own precision, recall and F1 for "unsafe" and the share of eac
 reference answers unguarded, so the deltas are the pair against the plain reference.
 
 Every request with both answers goes to DIR/safety_samples.jsonl: set, prompt, model_response,
-model_refused, ref_response, ref_refused (and ``guard``: flagged, score, with a guard).
+model_refused, ref_response, ref_refused (and ``guard``: flagged, score, with a guard; ``category``, where the
+rows have one).
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ def safety_rows(ctx: Context, say: bool = True) -> tuple[list[dict], str]:
         from alignpipe.defaults import default_rows
 
         rows, where = default_rows("safety", "test", seed=ctx.suite.seed), "embedded safety data (test split)"
+    elif section.source == "harms":
+        from alignpipe.defaults import harms_rows
+
+        rows, where = harms_rows("safety", "test", seed=ctx.suite.seed), "embedded harms data (test split)"
     else:
         path = resolve_path(section.source, ctx.suite)
         rows, where = read_safety_file(path), str(path)
@@ -163,6 +169,8 @@ def run(ctx: Context) -> None:
             }
             if verdicts is not None:
                 line["guard"] = verdicts[i].to_dict()
+            if row.get("category"):
+                line["category"] = row["category"]
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
     out["samples_file"] = path.name
     ctx.rec.metrics["safety"] = out

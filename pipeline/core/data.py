@@ -10,10 +10,10 @@ The mixture is alignment-handbook's `dataset_mixture` (a plain dict, as read fro
 
     dataset_mixture:
       datasets:
-        - id: default        # "default" | a local file or folder | a Hugging Face Hub id
+        - id: default        # "default" | "harms" | a local file or folder | a Hugging Face Hub id
           config: null       # Hub config name (or datasets' `name` for a folder of data files)
           split: train       # datasets' split syntax, "train[:1000]" included
-          test_split: null   # this source's held-out split; defaults to "test" for `id: default`
+          test_split: null   # this source's held-out split; defaults to "test" for `default` and `harms`
           # test_split_if_present: test   # the same, used only when the source has it (dataset_name shorthand)
           columns: null      # keep only these input columns
           where: null        # keep only the training rows whose column holds one of these values,
@@ -24,7 +24,8 @@ The mixture is alignment-handbook's `dataset_mixture` (a plain dict, as read fro
 
 Sources:
 - `default`: `alignpipe.defaults.load_default(kind, split, seed)`, the project's embedded data; its
-  held-out rows come from its own "test" split.
+  held-out rows come from its own "test" split. `harms` (`alignpipe.defaults.load_harms`, the wide safety set
+  for real models; no "text" kind) is read the same way (`EMBEDDED`).
 - a local file, read with datasets' builders: `.json` (records or JSON lines), `.jsonl`, `.parquet`,
   `.csv`, `.txt` (one `text` row per line; for kind `text` the line breaks are kept, so the rows join
   back into the file), each optionally `.gz`-compressed. A file is a single "train" split.
@@ -50,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import importlib
 import json
 import os
 import tempfile
@@ -285,12 +287,16 @@ def _load_hub(spec: str, config: str | None, split: str) -> Dataset:
         ) from e
 
 
-def _load_default(kind: str, split: str, seed: int, n: int | None = None) -> Dataset:
+#: The embedded sources: a mixture id -> the `alignpipe.defaults` function that makes its rows.
+EMBEDDED = {"default": "load_default", "harms": "load_harms"}
+
+
+def _load_embedded(spec: str, kind: str, split: str, seed: int, n: int | None = None) -> Dataset:
     try:
-        from alignpipe.defaults import load_default
-    except ImportError as e:
-        raise AlignpipeError(f"the embedded default data is not available: {e}") from e
-    ds = load_default(kind, split, seed) if n is None else load_default(kind, split, seed, n=n)
+        load = getattr(importlib.import_module("alignpipe.defaults"), EMBEDDED[spec])
+    except (ImportError, AttributeError) as e:
+        raise AlignpipeError(f"the embedded {spec} data is not available: {e}") from e
+    ds = load(kind, split, seed) if n is None else load(kind, split, seed, n=n)
     return ds[split] if isinstance(ds, DatasetDict) else ds
 
 
@@ -316,13 +322,13 @@ def _load_raw_splits(
     test_split, optional = entry.get("test_split"), False
     if test_split is None and entry.get("test_split_if_present"):
         test_split, optional = entry["test_split_if_present"], True
-    if spec == "default":
+    if spec in EMBEDDED:
         test_split = test_split or "test"
         return (
-            f"default {kind} data (split {split})",
-            _load_default(kind, split, seed, n),  # the embedded generator makes just the first n rows
-            f"default {kind} data (split {test_split})",
-            _load_default(kind, test_split, seed, n),
+            f"{spec} {kind} data (split {split})",
+            _load_embedded(spec, kind, split, seed, n),  # the embedded generator makes just the first n rows
+            f"{spec} {kind} data (split {test_split})",
+            _load_embedded(spec, kind, test_split, seed, n),
         )
     path = _local_path(spec, base_dir)
     label, test_label = f"{spec if path is None else path} (split {split})", f"{path} (split {test_split})"

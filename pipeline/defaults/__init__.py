@@ -19,6 +19,10 @@ questions) and ``safety`` ("unsafe", "benign"; absent on task rows).
 
 Test splits are held out: no test prompt appears in any train split. `check_answer` and
 `score` grade model responses against a row's "answer".
+
+`load_harms(kind, split, seed, n)` is the second embedded source, `harms` (`alignpipe.defaults.harms`): a
+wide, hand-written safety set for aligning real pretrained models, kinds "sft", "preference", "prompt" and
+"safety" (no "text"); its test split holds out whole goals (246 unsafe and 183 benign prompts).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.defaults import harms
 from alignpipe.defaults.corpus import build_corpus, split_corpus, split_documents
 from alignpipe.defaults.safety import safety_rows
 from alignpipe.defaults.tasks import (
@@ -65,7 +70,9 @@ __all__ = [
     "build_corpus",
     "check_answer",
     "default_rows",
+    "harms_rows",
     "load_default",
+    "load_harms",
     "make_rows",
     "score",
     "split_corpus",
@@ -115,3 +122,25 @@ def load_default(
     import datasets
 
     return datasets.Dataset.from_list(default_rows(kind, split, seed, n, tasks))
+
+
+def harms_rows(kind: str, split: str = "train", seed: int = 0, n: int | None = None) -> list[dict]:
+    """The rows `load_harms` wraps, as plain dicts (`alignpipe.defaults.harms.safety_rows`)."""
+    if kind not in harms.KINDS:
+        raise AlignpipeError(f"the harms data has no {kind!r} kind; choose one of {', '.join(harms.KINDS)}")
+    if split not in SPLITS:
+        raise AlignpipeError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if n is not None and n < 0:
+        raise AlignpipeError(f"n must be a non-negative number of rows, got {n}")
+    return harms.safety_rows(kind, split, seed, n)
+
+
+def load_harms(kind: str, split: str = "train", seed: int = 0, n: int | None = None) -> datasets.Dataset:
+    """The `harms` data set of `kind` ("sft", "preference", "prompt", "safety"), `split` "train" or "test",
+    the first `n` rows (default: each request of the split once)."""
+    import datasets
+
+    ds = datasets.Dataset.from_list(harms_rows(kind, split, seed, n))
+    if "answer" in ds.column_names:  # always None here: typed as the default data's answers, so the two mix
+        ds = ds.cast_column("answer", datasets.Value("string"))
+    return ds

@@ -14,6 +14,7 @@ Data (`dataset_name`):
 - ``default``: the embedded safety prompts (unsafe requests and benign look-alikes, split as the eval's
   safety section splits them: no held-out prompt is trained on) plus `task_prompts` ordinary task prompts
   labelled benign, so that everyday requests pass;
+- ``harms``: the wide embedded safety set for real models (`alignpipe.defaults.harms`: whole goals held out);
 - a JSONL file of ``{"prompt": text | messages, "label": "unsafe" | "benign"}`` rows (the format of the
   eval's safety section), `test_split_size` of it held out (seeded), or `test_dataset` for the held-out rows.
 
@@ -55,7 +56,11 @@ def guard_rows(args: GuardArguments, seed: int) -> tuple[list[dict], list[dict]]
     """(train, test) rows of {"text", "label"}."""
     from alignpipe.core.data import read_safety_file
 
-    if args.dataset_name in (None, "default"):
+    if args.dataset_name == "harms":
+        from alignpipe.defaults import harms_rows
+
+        train, test = harms_rows("safety", "train", seed), harms_rows("safety", "test", seed)
+    elif args.dataset_name in (None, "default"):
         from alignpipe.defaults import default_rows
 
         def rows(split: str, n_tasks: int) -> list[dict]:

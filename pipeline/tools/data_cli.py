@@ -4,7 +4,7 @@
     alignpipe data convert FILE --kind ... -o OUT.jsonl
 
 FILE is anything a recipe's `dataset_mixture` accepts as `id` (a local file or folder, a Hub id,
-`default`), read with `--split` (default "train") and `--config`. `check` prints the detected format,
+`default`, `harms`), read with `--split` (default "train") and `--config`. `check` prints the detected format,
 the row count, and the length of prompts and responses in characters and words (mean, median,
 max); with `--tokenizer` also in tokens as the trainer sees them (chat template applied), and with
 `--max-length` it fails on longer rows. `convert` writes one JSON object a line, with `prompt`,
@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     for sub in (check, convert):
         sub.add_argument(
-            "source", metavar="FILE", help="a local file or folder, a Hub dataset id, or 'default'"
+            "source", metavar="FILE", help="a local file or folder, a Hub dataset id, 'default' or 'harms'"
         )
         sub.add_argument("--kind", required=True, choices=KINDS, help="what the data is for")
         sub.add_argument("--split", default="train", help="split to read (default: train)")
