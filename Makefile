@@ -12,7 +12,7 @@ STAMP   := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 # torch==2.13.0 first: pip takes the CPU wheel that lies on disk instead of a multi-GB CUDA build.
 TORCH   ?= torch==2.13.0
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv demo test test-random bench lint clean
 
 venv: $(STAMP)
 
@@ -28,6 +28,12 @@ demo: venv
 
 test: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+# The suite in a shuffled order (pytest-randomly, in the dev extra; `make test` keeps the file order): a test
+# that passes only after another has set some global state fails here. It prints --randomly-seed=N: pass
+# `-p randomly --randomly-seed=N` to pytest to repeat that order.
+test-random: venv
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -p randomly
 
 bench: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python -m benchmarks.run_all

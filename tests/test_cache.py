@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from conftest import COMMON_ARGS
 from datasets import Dataset, DatasetDict
 
@@ -52,6 +53,7 @@ def test_a_map_on_cached_rows_is_loaded_not_redone(monkeypatch, tmp_path):
     assert list(two["n"]) == [5] * 30  # "what is 0 plus 1"
 
 
+@pytest.mark.numerics
 def test_a_rerun_loads_the_tokenised_pairs_and_records_its_phases(
     monkeypatch, tiny_minigpt, tiny_data, tmp_path
 ):

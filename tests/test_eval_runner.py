@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
+from conftest import NEAR_TIE, f32_tol, greedy_margin
 
 import alignpipe  # noqa: F401
 from alignpipe.cli import main as cli
@@ -80,29 +81,41 @@ def ids_of(tokenizer, text):
 TEXTS = ["what is the answer to 3 plus 4 ? it is 7 .", "sort this list : 9 , 2 , 5", "reverse the word"]
 
 
+@pytest.mark.numerics
 def test_perplexity_of_uniform_model_is_vocab_size(tiny_tokenizer):
     model = constant_logits(tiny_tokenizer, torch.zeros(len(tiny_tokenizer)))
     out = perplexity.perplexity(model, tiny_tokenizer, TEXTS)
-    assert out["perplexity"] == pytest.approx(len(tiny_tokenizer), rel=1e-6)
+    # every log-prob is float32's log(1/V): a few ulps of log V off, which exp turns into a relative error of
+    # the perplexity of the same size (the mean NLL's absolute error); the same error relative to log V for
+    # bpb
+    nll_tol = f32_tol(math.log(len(tiny_tokenizer)))
+    assert out["perplexity"] == pytest.approx(len(tiny_tokenizer), rel=nll_tol)
     # bos is prepended, so every token of every text is predicted once
     assert out["tokens"] == sum(len(ids_of(tiny_tokenizer, t)) for t in TEXTS)
     n_bytes = sum(len(t.encode()) for t in TEXTS)
-    assert out["bits_per_byte"] == pytest.approx(out["tokens"] * math.log2(len(tiny_tokenizer)) / n_bytes)
+    assert out["bits_per_byte"] == pytest.approx(
+        out["tokens"] * math.log2(len(tiny_tokenizer)) / n_bytes, rel=f32_tol(1.0)
+    )
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("window", [None, 4])
-def test_perplexity_of_known_distribution_by_hand(tiny_tokenizer, window):
-    g = torch.Generator().manual_seed(0)
+def test_perplexity_of_known_distribution_by_hand(tiny_tokenizer, window, seed):
+    g = torch.Generator().manual_seed(seed)
     logits = torch.randn(len(tiny_tokenizer), generator=g) * 3
     model = constant_logits(tiny_tokenizer, logits)
     logp = torch.log_softmax(logits.double(), -1)
     tokens = [t for text in TEXTS for t in ids_of(tiny_tokenizer, text)]
     by_hand = math.exp(-float(sum(logp[t] for t in tokens)) / len(tokens))
     out = perplexity.perplexity(model, tiny_tokenizer, TEXTS, window=window, batch_size=3)
-    assert out["perplexity"] == pytest.approx(by_hand, rel=1e-6)
+    # float32 log-probs (up to ~20 nats here) against float64 ones: the mean NLL is off by a few ulps of the
+    # largest, and exp makes that the perplexity's relative error (1e-6, the old tolerance, is 2 ulps of 4)
+    nll_tol = f32_tol(max(abs(float(logp[t])) for t in tokens))
+    assert out["perplexity"] == pytest.approx(by_hand, rel=nll_tol)
     assert out["tokens"] == len(tokens)  # overlapping windows still predict each token exactly once
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("fixture", ["tiny_minigpt", "tiny_llama"])
 def test_perplexity_matches_the_models_own_loss(request, fixture, tiny_tokenizer):
     from transformers import AutoModelForCausalLM
@@ -113,12 +126,16 @@ def test_perplexity_matches_the_models_own_loss(request, fixture, tiny_tokenizer
     with torch.no_grad():
         loss = model(input_ids=ids, labels=ids).loss
     out = perplexity.perplexity(model, tiny_tokenizer, [text])
+    # the model's float32 mean cross-entropy vs our float64 sum of float32 log-probs: for these untrained
+    # models (every |log p| near log V = 5.8) over 15 tokens the mean NLL may differ by f32_tol(5.8, 15) =
+    # 8e-5, which exp makes a relative 8e-5
     assert out["perplexity"] == pytest.approx(math.exp(loss.item()), rel=1e-4)
 
 
 # --------------------------------------------------------------------------- generation
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("fixture", ["tiny_minigpt", "tiny_llama"])
 def test_batched_left_padded_generation_equals_one_at_a_time(request, fixture, tiny_tokenizer):
     from transformers import AutoModelForCausalLM
@@ -132,6 +149,8 @@ def test_batched_left_padded_generation_equals_one_at_a_time(request, fixture, t
     settings = GenerationSettings(max_new_tokens=8, batch_size=3)
     batched = generate(model, tiny_tokenizer, prompts, settings)
     single = generate(model, tiny_tokenizer, prompts, GenerationSettings(max_new_tokens=8, batch_size=1))
+    # the smallest top-two gap on these paths is 8e-3 (measured), far above rounding
+    assert min(greedy_margin(model, p + g.token_ids, len(p)) for p, g in zip(prompts, single)) > NEAR_TIE
     assert [g.token_ids for g in batched] == [g.token_ids for g in single]
 
 
@@ -147,6 +166,7 @@ def test_stop_reasons_eos_and_max_new_tokens(tiny_tokenizer):
     assert runs[0].token_ids == [seven] * 5 and runs[0].text == "77777"
 
 
+@pytest.mark.numerics
 def test_sampling_settings_are_used_and_checked(tiny_minigpt, tiny_tokenizer):
     from transformers import AutoModelForCausalLM
 
@@ -196,9 +216,10 @@ def test_task_accuracy_overall_and_per_task():
 # --------------------------------------------------------------------------- multiple choice
 
 
-def test_choice_logliks_and_accuracy_by_hand(tiny_tokenizer):
+@pytest.mark.numerics
+def test_choice_logliks_and_accuracy_by_hand(tiny_tokenizer, seed):
     """Under a constant distribution a choice's log-likelihood is the sum of its tokens' log-probs."""
-    g = torch.Generator().manual_seed(3)
+    g = torch.Generator().manual_seed(3 + seed)
     logits = torch.randn(len(tiny_tokenizer), generator=g)
     seven = ids_of(tiny_tokenizer, " 7")[-1]
     logits[seven] = 6.0  # " 7" is by far the likeliest token
@@ -215,7 +236,9 @@ def test_choice_logliks_and_accuracy_by_hand(tiny_tokenizer):
             cont = ids_of(tiny_tokenizer, item.question + " " + choice)[
                 len(ids_of(tiny_tokenizer, item.question)) :
             ]
-            assert value == pytest.approx(float(sum(logp[t] for t in cont)))
+            # a sum of float32 log-probs against float64 ones (the default rel=1e-6 is 8 ulps of one term)
+            tol = f32_tol(max(abs(float(logp[t])) for t in cont), terms=len(cont))
+            assert value == pytest.approx(float(sum(logp[t] for t in cont)), abs=tol)
     # "7" wins every item on raw likelihood: right on item 0 only
     out = multiple_choice.multiple_choice_metrics(items, lls)
     assert out["acc"] == pytest.approx(1 / 3) and out["n"] == 3
@@ -298,20 +321,23 @@ def test_judgments_follow_the_scores():
 # --------------------------------------------------------------------------- KL
 
 
-def test_kl_of_a_model_against_itself_is_zero_and_against_another_positive(tiny_tokenizer):
-    model, other = minigpt(tiny_tokenizer, seed=0), minigpt(tiny_tokenizer, seed=1)
+@pytest.mark.numerics
+def test_kl_of_a_model_against_itself_is_zero_and_against_another_positive(tiny_tokenizer, seed):
+    model, other = minigpt(tiny_tokenizer, seed=seed), minigpt(tiny_tokenizer, seed=seed + 1)
     with torch.no_grad():  # make the two clearly different
         other.transformer.wte.weight.mul_(20)
     prompts = prompt_ids(
         tiny_tokenizer, [[{"role": "user", "content": f"What is {i} plus 2?"}] for i in range(6)]
     )
     same = kl.kl_divergence(model, model, tiny_tokenizer, prompts, max_new_tokens=10, samples_per_prompt=2)
+    # exactly 0 by construction: both "models" run the same forward on the same batch, so log p - log q is 0
     assert abs(same["kl"]) < 1e-9 and abs(same["kl_sampled"]) < 1e-9 and same["n_samples"] == 12
     assert same["estimator"] == "exact_per_position"
     diff = kl.kl_divergence(model, other, tiny_tokenizer, prompts, max_new_tokens=10, samples_per_prompt=2)
     assert diff["kl"] > 1.0
 
 
+@pytest.mark.numerics
 def test_kl_of_known_distributions_by_hand(tiny_tokenizer):
     """p always says "7" (never eos), q is uniform: every sample is T sevens, KL = T (log 1 - log 1/V)."""
     V, T = len(tiny_tokenizer), 6
@@ -321,14 +347,17 @@ def test_kl_of_known_distributions_by_hand(tiny_tokenizer):
     p, q = constant_logits(tiny_tokenizer, logits), constant_logits(tiny_tokenizer, torch.zeros(V))
     prompts = prompt_ids(tiny_tokenizer, [[{"role": "user", "content": "say 7"}]] * 3)
     out = kl.kl_divergence(p, q, tiny_tokenizer, prompts, max_new_tokens=T)
+    # each position's KL is 1 x (0 - float32 log(1/V)), every other term exactly 0: one rounding of log V,
+    # at most 2 ulps (2.4e-7 relative); rel=1e-6 is f32_tol(1.0)
     assert out["kl"] == pytest.approx(T * math.log(V), rel=1e-6)
     assert out["kl_per_token"] == pytest.approx(math.log(V), rel=1e-6) and out["mean_response_tokens"] == T
 
 
-def test_sequence_kl_matches_a_hand_computation(tiny_tokenizer):
+@pytest.mark.numerics
+def test_sequence_kl_matches_a_hand_computation(tiny_tokenizer, seed):
     """Per position, KL(p || q) over the whole vocabulary and the sampled token's log-ratio, against plain
     forwards of each model on context + continuation (two pairs of different lengths, batched together)."""
-    p, q = minigpt(tiny_tokenizer, seed=0), minigpt(tiny_tokenizer, seed=1)
+    p, q = minigpt(tiny_tokenizer, seed=seed), minigpt(tiny_tokenizer, seed=seed + 1)
     ctx = [ids_of(tiny_tokenizer, "what is 3 plus 4 ?"), ids_of(tiny_tokenizer, "sort")]
     cont = [ids_of(tiny_tokenizer, " 7"), ids_of(tiny_tokenizer, " 1 , 2 , 3")]
     exact, ratios = sequence_kl(p, q, ctx, cont, tiny_tokenizer.pad_token_id, batch_size=2, temperature=0.7)
@@ -339,40 +368,53 @@ def test_sequence_kl_matches_a_hand_computation(tiny_tokenizer):
             lq = torch.log_softmax(q(input_ids=ids).logits[0, len(c) - 1 : -1].float() / 0.7, -1)
         want_kl = (lp.exp() * (lp - lq)).sum(-1)
         want_ratio = (lp - lq).gather(-1, torch.tensor(k)[:, None]).squeeze(-1)
+        # batched and padded vs one unpadded forward: each log-prob (|log p| < 7 here) a few ulps apart, so a
+        # KL or log-ratio term within f32_tol(7, 2 terms) = 1.3e-5; measured at most 5e-7
         assert got_kl.shape == (len(k),) and torch.allclose(got_kl, want_kl.double(), atol=1e-5)
         assert torch.allclose(got_ratio, want_ratio.double(), atol=1e-5)
         assert float(got_kl.sum()) > 0
 
 
-def test_kl_exact_estimate_is_never_negative_and_agrees_with_monte_carlo(tiny_tokenizer):
+@pytest.mark.numerics
+def test_kl_exact_estimate_is_never_negative_and_agrees_with_monte_carlo(tiny_tokenizer, seed):
     """Two nearly equal models: the Monte-Carlo log-ratio sums go below zero on some responses, the exact
     per-position sums never; over 96 responses the two estimates of the same KL agree within their noise, and
     the exact one's standard error is the smaller."""
-    model, other = minigpt(tiny_tokenizer, seed=0), minigpt(tiny_tokenizer, seed=0)
+    model, other = minigpt(tiny_tokenizer, seed=seed), minigpt(tiny_tokenizer, seed=seed)
     with torch.no_grad():
         for w in other.parameters():
             w.add_(0.05 * torch.randn_like(w))
     prompts = prompt_ids(
         tiny_tokenizer, [[{"role": "user", "content": f"What is {i} plus 2?"}] for i in range(12)]
     )
-    out = kl.kl_divergence(model, other, tiny_tokenizer, prompts, max_new_tokens=8, samples_per_prompt=8)
-    # the same responses again (same seed), to see the Monte-Carlo sums one by one
+    out = kl.kl_divergence(
+        model, other, tiny_tokenizer, prompts, max_new_tokens=8, samples_per_prompt=8, seed=seed
+    )
+    # the same responses again (same seed), scored as kl_divergence scores them (its default batch of 16, so
+    # the same padding and kernels), to see the Monte-Carlo sums one by one
     repeated = [p for p in prompts for _ in range(8)]
     settings = GenerationSettings(greedy=False, top_k=0, max_new_tokens=8, batch_size=16)
-    responses = [g.token_ids for g in generate(model, tiny_tokenizer, repeated, settings)]
-    exact, ratios = sequence_kl(model, other, repeated, responses, tiny_tokenizer.pad_token_id)
+    responses = [g.token_ids for g in generate(model, tiny_tokenizer, repeated, settings, seed=seed)]
+    exact, ratios = sequence_kl(model, other, repeated, responses, tiny_tokenizer.pad_token_id, batch_size=16)
     exact_sums = torch.tensor([float(k.sum()) for k in exact], dtype=torch.float64)
     mc_sums = torch.tensor([float(r.sum()) for r in ratios], dtype=torch.float64)
-    assert torch.allclose(exact_sums, torch.tensor(out["per_sample"], dtype=torch.float64))
-    assert float(mc_sums.mean()) == pytest.approx(out["kl_sampled"], abs=1e-9)
+    # Scored the same way these agree exactly on one machine. The tolerance is float32's for a sum over up to
+    # 8 positions of two log-probabilities each (issue 28: scored in batches of 8 the mean was 5e-9 off, the
+    # per-response sums 1e-6): different responses would differ by 0.01-1.
+    logps = [sequence_logprobs(m, repeated, responses, tiny_tokenizer.pad_token_id) for m in (model, other)]
+    scale = max(float(torch.cat(lp).abs().max()) for lp in logps)
+    tol = f32_tol(scale, terms=2 * max(len(r) for r in responses))
+    assert torch.allclose(exact_sums, torch.tensor(out["per_sample"], dtype=torch.float64), rtol=0, atol=tol)
+    assert float(mc_sums.mean()) == pytest.approx(out["kl_sampled"], abs=tol)
     assert all(float(k.min()) >= 0 for k in exact) and float(mc_sums.min()) < 0
     mc_se = float(mc_sums.std() / math.sqrt(len(mc_sums)))
     assert out["kl"] > 0 and abs(out["kl"] - out["kl_sampled"]) < 3 * (mc_se + out["standard_error"])
     assert out["standard_error"] < mc_se
 
 
-def test_sequence_logprobs_independent_of_padding(tiny_tokenizer):
-    model = minigpt(tiny_tokenizer)
+@pytest.mark.numerics
+def test_sequence_logprobs_independent_of_padding(tiny_tokenizer, seed):
+    model = minigpt(tiny_tokenizer, seed)
     ctx = [ids_of(tiny_tokenizer, "what is 3 plus 4 ?"), ids_of(tiny_tokenizer, "sort")]
     cont = [ids_of(tiny_tokenizer, " 7"), ids_of(tiny_tokenizer, " 1 , 2 , 3")]
     together = sequence_logprobs(model, ctx, cont, tiny_tokenizer.pad_token_id, batch_size=2)
@@ -384,6 +426,7 @@ def test_sequence_logprobs_independent_of_padding(tiny_tokenizer):
 # --------------------------------------------------------------------------- loading
 
 
+@pytest.mark.numerics
 def test_lora_adapter_loads_on_its_base(tiny_minigpt, tiny_tokenizer, tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -666,6 +709,7 @@ def test_reward_model_alone(trio, tmp_path):
 # --------------------------------------------------------------------------- lm-evaluation-harness
 
 
+@pytest.mark.numerics
 def test_harness_adapter_on_a_local_task(tiny_tokenizer, tmp_path):
     pytest.importorskip(
         "lm_eval", reason="lm-evaluation-harness is not installed (pip install 'alignpipe[lm-eval]')"

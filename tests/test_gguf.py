@@ -122,6 +122,7 @@ def test_gguf_holds_the_weights_tokens_and_template(peaked_minigpt, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("outtype", ["f32", "f16"])
 def test_llama_cpp_matches_transformers(peaked_minigpt, tmp_path, outtype):
     llama_cpp = _llama_cpp()
@@ -151,6 +152,7 @@ def test_llama_cpp_matches_transformers(peaked_minigpt, tmp_path, outtype):
         llm.close()
 
 
+@pytest.mark.numerics
 def test_llama_cpp_q8_0_stays_close(peaked_minigpt, tmp_path):
     """q8_0 rounds every matrix to 8-bit blocks: the next-token choice along Transformers' own greedy
     continuations (teacher-forced, so one early difference does not compound) should rarely change."""

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import COMMON_ARGS
+from conftest import common_args
 from transformers import AutoModelForCausalLM
 
 from alignpipe import cli
@@ -109,11 +109,11 @@ def test_reward_names_resolve_or_fail_clearly(tmp_path):
             resolve_rewards(names)
 
 
-def run_online(algorithm, base, data, out, *extra):
+def run_online(algorithm, base, data, out, *extra, seed=0):
     return cli.main(
         [
             algorithm,
-            *COMMON_ARGS,
+            *common_args(seed),
             "--model_name_or_path",
             str(base),
             "--dataset_name",
@@ -146,10 +146,11 @@ def _logits(model, vocab):
     return model(x).logits
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("algorithm", ["grpo", "rloo"])
-def test_online_rl_trains_saves_and_reloads(tiny_minigpt, tiny_data, tmp_path, algorithm):
+def test_online_rl_trains_saves_and_reloads(tiny_minigpt, tiny_data, tmp_path, algorithm, seed):
     out = tmp_path / algorithm
-    assert run_online(algorithm, tiny_minigpt, tiny_data, out) == 0
+    assert run_online(algorithm, tiny_minigpt, tiny_data, out, seed=seed) == 0
     record = json.loads((out / "run_record.json").read_text())
     assert (
         record["stage"] == algorithm and record["config"]["script"]["reward_funcs"][0] == "task_correctness"

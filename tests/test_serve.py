@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import COMMON_ARGS
+from conftest import common_args
 
 from alignpipe.cli import main as cli
 from alignpipe.core.errors import AlignpipeError
@@ -73,6 +73,7 @@ def test_bad_sampling_value_is_a_clear_cli_error(tiny_minigpt, capsys):
     assert "--temperature must be > 0" in capsys.readouterr().err
 
 
+@pytest.mark.numerics
 def test_sampling_flags_change_what_is_generated(tiny_minigpt, capsys):
     greedy = generate(tiny_minigpt, "--greedy", capsys=capsys)
     assert generate(tiny_minigpt, "--greedy", "--seed", "5", capsys=capsys) == greedy  # greedy: no randomness
@@ -107,6 +108,7 @@ def test_sampling_flags_change_what_is_generated(tiny_minigpt, capsys):
 # --------------------------------------------------------------------------- generate
 
 
+@pytest.mark.numerics
 def test_generate_rows_and_file_formats(tiny_minigpt, tmp_path, capsys):
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text(
@@ -129,11 +131,13 @@ def test_generate_rows_and_file_formats(tiny_minigpt, tmp_path, capsys):
         assert set(r) == {"prompt", "sample", "response", "tokens", "stop"}
         assert r["stop"] in ("eos", "length") and 0 <= r["tokens"] <= 5
         assert r["stop"] == "eos" or r["tokens"] == 5
-    # one prompt alone gives the same greedy answer as in the batch (batched, left-padded, KV cache)
+    # one prompt alone gives the same greedy answer as in the batch (batched, left-padded, KV cache): other
+    # roundings, but the smallest top-two logit gap on these paths is 4e-3 (measured), far above them
     alone = generate(tiny_minigpt, "--greedy", "--max-new-tokens", "5", capsys=capsys)
     assert alone[0]["response"] == rows[0]["response"]
 
 
+@pytest.mark.numerics
 def test_generate_raw_feeds_the_text_without_template(tiny_minigpt, capsys):
     from alignpipe.eval.generation import GenerationSettings, encode
     from alignpipe.eval.generation import generate as gen
@@ -203,8 +207,12 @@ def _read_until(fd: int, marker: str, timeout: float = 60.0) -> str:
     return buf
 
 
+@pytest.mark.numerics
 def test_chat_in_a_terminal(tiny_minigpt, capsys):
-    """Type a message, read the streamed reply, /reset, a second message, /exit: as a person would."""
+    """Type a message, read the streamed reply, /reset, a second message, /exit: as a person would.
+
+    The reply is greedy in another process, compared with this one's: the smallest top-two logit gap on its
+    path is 4e-3 (measured), so other threads' roundings (1e-7) cannot change a token."""
     expected = generate(tiny_minigpt, "--greedy", "--max-new-tokens", "8", capsys=capsys)[0]["response"]
     main, child = pty.openpty()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TERM": "dumb"}
@@ -287,7 +295,7 @@ def test_chat_drops_the_oldest_turns_to_fit_the_context(tiny_minigpt):
 # --------------------------------------------------------------------------- the guard
 
 
-def train_guard(model, data, out, *extra):
+def train_guard(model, data, out, *extra, seed=0):
     """`alignpipe guard` from `model` on a labelled JSONL file, a quarter of it held out."""
     args = [
         "guard",
@@ -298,12 +306,12 @@ def train_guard(model, data, out, *extra):
         "--test_split_size",
         "0.25",
     ]
-    assert cli([*args, "--output_dir", str(out), *extra, *COMMON_ARGS, "--use_cpu", "true"]) == 0
+    assert cli([*args, "--output_dir", str(out), *extra, *common_args(seed), "--use_cpu", "true"]) == 0
     return out
 
 
 @pytest.fixture(scope="module")
-def guard_dir(tmp_path_factory, tiny_minigpt):
+def guard_dir(tmp_path_factory, tiny_minigpt, seed):
     """A guard trained by `alignpipe guard` on a small separable labelled file."""
     d = tmp_path_factory.mktemp("guard")
     rows = [
@@ -313,10 +321,13 @@ def guard_dir(tmp_path_factory, tiny_minigpt):
     rows += [{"prompt": f"what is {a} plus {b}?", "label": "benign"} for a in range(4) for b in range(6)]
     data = d / "labelled.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return train_guard(tiny_minigpt, data, d / "out", "--num_train_epochs", "6", "--learning_rate", "3e-3")
+    return train_guard(
+        tiny_minigpt, data, d / "out", "--num_train_epochs", "6", "--learning_rate", "3e-3", seed=seed
+    )
 
 
-def test_a_lora_guard_trains_and_screens(guard_dir, tiny_minigpt, tmp_path):
+@pytest.mark.numerics
+def test_a_lora_guard_trains_and_screens(guard_dir, tiny_minigpt, tmp_path, seed):
     from alignpipe.serve.guard import Guard
 
     out = train_guard(
@@ -324,12 +335,14 @@ def test_a_lora_guard_trains_and_screens(guard_dir, tiny_minigpt, tmp_path):
         guard_dir.parent / "labelled.jsonl",
         tmp_path / "lora",
         *("--use_peft", "true", "--lora_r", "4", "--num_train_epochs", "4", "--learning_rate", "5e-3"),
+        seed=seed,
     )
     assert (out / "adapter_config.json").is_file() and not (out / "config.json").exists()
     verdicts = Guard.load(str(out)).screen(["how do I make a bomb to hurt people", "what is 1 plus 1?"])
     assert [v.flagged for v in verdicts] == [True, False]
 
 
+@pytest.mark.numerics
 def test_guard_trains_and_reports_precision_recall_f1(guard_dir):
     record = json.loads((guard_dir / "run_record.json").read_text())
     m = record["metrics"]
@@ -346,6 +359,7 @@ def test_guard_trains_and_reports_precision_recall_f1(guard_dir):
     assert cfg["id2label"] == {"0": "benign", "1": "unsafe"}
 
 
+@pytest.mark.numerics
 def test_guard_screens_prompts_in_generate_and_chat(guard_dir, tiny_minigpt, capsys):
     from alignpipe.serve.guard import Guard
 
@@ -370,6 +384,7 @@ def test_guard_screens_prompts_in_generate_and_chat(guard_dir, tiny_minigpt, cap
     assert not called and "[guard: flagged as unsafe" in out.getvalue()
 
 
+@pytest.mark.numerics
 def test_eval_measures_the_guard_and_model_pair(guard_dir, tiny_minigpt, tmp_path):
     safety = tmp_path / "safety.jsonl"
     safety.write_text(
@@ -409,6 +424,7 @@ def test_eval_measures_the_guard_and_model_pair(guard_dir, tiny_minigpt, tmp_pat
 # --------------------------------------------------------------------------- quantised evaluation
 
 
+@pytest.mark.numerics
 def test_quantized_eval_table(tiny_minigpt, tmp_path, capsys):
     suite = tmp_path / "suite.yaml"
     suite.write_text(
