@@ -82,6 +82,10 @@ def start(stage: str, script_args, training_args, model_args) -> RunRecord:
 #: the record of the stage this process is running (set by `start`): `data_for` marks its phase on it
 _record: RunRecord | None = None
 
+#: Trainer callbacks `finish` adds to the trainer it trains: `alignpipe run` puts its progress view's here while
+#: a stage runs in its process (alignpipe.run.view); empty otherwise.
+CALLBACKS: list = []
+
 
 def hub_repo(training_args) -> tuple[str, bool] | None:
     """For `push_to_hub`: (repository id, private), checked before anything trains. The finished stage is
@@ -287,6 +291,8 @@ def finish(
         hold_lock(_run_dir(out), f"alignpipe {record.stage} into {out}")
         write_stamp(out, record.stage, record.config)
     match_trainable_dtype(trainer.model)
+    for callback in CALLBACKS:
+        trainer.add_callback(callback)
     resume = last_checkpoint(args)
     if resume:
         echo(f"{record.stage}: resuming from {resume}")

@@ -47,7 +47,7 @@ def train_bpe(
         vocab_size=vocab_size,
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=True,
+        show_progress=False,  # its bars write to the terminal directly, past the run view and the log
     )
     tok.train_from_iterator(texts, trainer=trainer)
     return _wrap(tok, max_len)

@@ -1,6 +1,8 @@
-"""Running one stage of `alignpipe run`: in this process (its `main(argv)`, output copied to the stage's log)
-or as `accelerate launch` in a subprocess (output streamed to the console and the log); either way a stage
-that does not succeed raises `StageFailed` with a one-line reason."""
+"""Running one stage of `alignpipe run`: in this process (its `main(argv)`) or as `accelerate launch` in a
+subprocess; either way a stage that does not succeed raises `StageFailed` with a one-line reason.
+
+Everything a stage writes (its prints, Trainer dicts, progress bars, Python warnings, library log records such
+as load reports) goes to its log file; to the console as well only with `echo` (`alignpipe run --verbose`)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import logging
 import subprocess
 import sys
 import traceback
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from alignpipe.core.errors import AlignpipeError
@@ -45,12 +49,16 @@ class _Tail:
 
 
 class _Tee(io.TextIOBase):
-    def __init__(self, stream, log, tail: _Tail):
-        self.stream, self.log, self.tail = stream, log, tail
+    """A console stream while a stage runs: what is written goes to the log (and the tail), and to the console
+    only with `echo`. A library may keep this stream after the stage ends: then it writes to the console."""
+
+    def __init__(self, stream, log, tail: _Tail, echo: bool = True):
+        self.stream, self.log, self.tail, self.echo = stream, log, tail, echo
 
     def write(self, s: str) -> int:
-        self.stream.write(s)
-        if not self.log.closed:  # a library may keep this stream after the stage ends
+        if self.echo or self.log.closed:
+            self.stream.write(s)
+        if not self.log.closed:
             self.log.write(s)
             self.tail.feed(s)
         return len(s)
@@ -71,24 +79,73 @@ class _Tee(io.TextIOBase):
         return getattr(self.stream, "encoding", "utf-8")
 
 
+def _console_handlers() -> list[logging.StreamHandler]:
+    """Library log handlers that write to a console rather than a file: transformers, datasets and
+    huggingface_hub each add one to their logger, bound to the `sys.stderr` of the moment it is made (an
+    earlier stage's `_Tee` when that was during the stage)."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    return [
+        h
+        for lg in loggers
+        for h in getattr(lg, "handlers", [])
+        if type(h) is logging.StreamHandler and not _is_file(h.stream)
+    ]
+
+
+def _is_file(stream) -> bool:
+    """A file on disk (its `name` a path), not a console, pipe or capture (`<stderr>`, a descriptor, none)."""
+    name = getattr(stream, "name", None)
+    return isinstance(name, str) and not name.startswith("<")
+
+
+class _Forward(logging.Handler):
+    """alignpipe's own warnings (`core.log.warn`) while a stage's output goes to its log only: to `say` too."""
+
+    def __init__(self, say: Callable[[str], None]):
+        super().__init__(logging.WARNING)
+        self.say = say
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.say(f"warning: {record.getMessage()}")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings while a stage runs: to the stage's stderr, whoever recorded them before (pytest)."""
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 @contextlib.contextmanager
-def _captured(log_path: Path, tail: _Tail):
-    """Copy stdout, stderr and library logging to the stage's log file while it runs in this process."""
+def _captured(
+    log_path: Path, tail: _Tail, echo: bool = True, on_warning: Callable[[str], None] | None = None
+):
+    """Copy stdout, stderr, Python warnings and library logging to the stage's log file while it runs in this
+    process; to the console as well only with `echo`. Without it alignpipe's own warnings go to `on_warning`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a", encoding="utf-8") as log:
+    with open(log_path, "a", encoding="utf-8") as log, warnings.catch_warnings():  # each stage logs its own
         handler = logging.StreamHandler(log)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        loggers = [logging.getLogger(), logging.getLogger("transformers")]
-        for lg in loggers:
-            lg.addHandler(handler)
+        logging.getLogger().addHandler(handler)  # libraries' own handlers write to the stage's stderr (below)
+        forward = _Forward(on_warning) if on_warning is not None and not echo else None
+        if forward is not None:
+            logging.getLogger("alignpipe").addHandler(forward)
         out, err = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = _Tee(out, log, tail), _Tee(err, log, tail)
+        sys.stdout, sys.stderr = _Tee(out, log, tail, echo), _Tee(err, log, tail, echo)
+        bound = {h: h.stream for h in _console_handlers()}
+        for h in bound:
+            h.setStream(sys.stderr)
+        warnings.showwarning = _show_warning  # put back by catch_warnings
         try:
             yield log
         finally:
+            for h in _console_handlers():  # those made during the stage are bound to its _Tee
+                stream = bound.get(h, h.stream)
+                while isinstance(stream, _Tee):
+                    stream = stream.stream
+                h.setStream(stream)
             sys.stdout, sys.stderr = out, err
-            for lg in loggers:
-                lg.removeHandler(handler)
+            logging.getLogger().removeHandler(handler)
+            if forward is not None:
+                logging.getLogger("alignpipe").removeHandler(forward)
 
 
 def reset_process_state() -> None:
@@ -117,10 +174,18 @@ def _reason(e: BaseException, tail: _Tail) -> str:
     return msg
 
 
-def run_in_process(stage: str, argv: list[str], log_path: Path) -> None:
-    """Call the stage's `main(argv)`; raise StageFailed with a one-line reason if it does not succeed."""
+def run_in_process(
+    stage: str,
+    argv: list[str],
+    log_path: Path,
+    *,
+    echo: bool = True,
+    on_warning: Callable[[str], None] | None = None,
+) -> None:
+    """Call the stage's `main(argv)`, its output going to `log_path` (and the console with `echo`); raise
+    StageFailed with a one-line reason if it does not succeed."""
     tail = _Tail()
-    with _captured(log_path, tail) as log:
+    with _captured(log_path, tail, echo, on_warning) as log:
         try:
             module = importlib.import_module(MODULES[stage])
             rc = module.main(list(argv))
@@ -151,8 +216,9 @@ def launch_command(stage: str, argv: list[str], accelerate_config: Path) -> list
     ]
 
 
-def run_subprocess(cmd: list[str], log_path: Path) -> None:
-    """Run `cmd` (an argument list, no shell), streaming its output to the console and the log file."""
+def run_subprocess(cmd: list[str], log_path: Path, *, echo: bool = True) -> None:
+    """Run `cmd` (an argument list, no shell), streaming its output to the log file (and the console with
+    `echo`)."""
     tail = _Tail()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a", encoding="utf-8") as log:
@@ -160,7 +226,8 @@ def run_subprocess(cmd: list[str], log_path: Path) -> None:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         try:
             for line in proc.stdout:
-                sys.stdout.write(line)
+                if echo:
+                    sys.stdout.write(line)
                 log.write(line)
                 tail.feed(line)
             rc = proc.wait()

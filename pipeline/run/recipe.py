@@ -47,6 +47,11 @@ STAGE_KEYS = {
 }
 
 
+#: `report_to` values `alignpipe run --report-to` offers, and the package each needs.
+REPORTERS = ("trackio", "tensorboard", "wandb", "none")
+REPORTER_PACKAGES = {"trackio": "trackio", "tensorboard": "tensorboard", "wandb": "wandb"}
+
+
 class StageFailed(Exception):
     """A stage did not finish; the message is the one-line reason."""
 
@@ -70,6 +75,7 @@ class Pipeline:
     output_dir: str
     seed: int | None
     stages: dict[str, StageSpec]  # in ORDER
+    report_to: str | list[str] | None = None  # every training stage's report_to (a stage's overrides win)
 
     def has(self, name: str) -> bool:
         return name in self.stages and self.stages[name].enabled
@@ -93,11 +99,11 @@ def load_pipeline(path: str | Path) -> Pipeline:
         raise AlignpipeError(
             f"{path}: expected a mapping with a non-empty 'stages' mapping (stage name -> settings)"
         )
-    unknown = set(contents) - {"output_dir", "seed", "stages", "description"}
+    unknown = set(contents) - {"output_dir", "seed", "report_to", "stages", "description"}
     if unknown:
         raise AlignpipeError(
             f"{path}: unknown top-level keys {sorted(unknown)}; "
-            "allowed: output_dir, seed, stages, description"
+            "allowed: output_dir, seed, report_to, stages, description"
         )
     stages = {}
     for name, spec in contents["stages"].items():
@@ -141,10 +147,32 @@ def load_pipeline(path: str | Path) -> Pipeline:
     seed = contents.get("seed")
     if seed is not None and not isinstance(seed, int):
         raise AlignpipeError(f"{path}: seed must be an integer, got {seed!r}")
+    report_to = contents.get("report_to")
+    names = [report_to] if isinstance(report_to, str) else report_to
+    if report_to is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise AlignpipeError(
+            f"{path}: report_to must be a name or a list of names (e.g. tensorboard), got {report_to!r}"
+        )
     ordered = {n: stages[n] for n in ORDER if n in stages}
     return Pipeline(
-        path.resolve(), contents, str(contents.get("output_dir") or "runs/alignpipe"), seed, ordered
+        path.resolve(),
+        contents,
+        str(contents.get("output_dir") or "runs/alignpipe"),
+        seed,
+        ordered,
+        report_to,
     )
+
+
+def check_reporters(report_to: str | list[str] | None) -> None:
+    """Refuse, before anything runs, a `report_to` whose package is not installed (the Trainer would fail
+    only once a stage has loaded its data and models)."""
+    import importlib.util
+
+    for name in [report_to] if isinstance(report_to, str) else report_to or []:
+        package = REPORTER_PACKAGES.get(name)
+        if package and importlib.util.find_spec(package) is None:
+            raise AlignpipeError(f"report_to {name} needs the {package} package: pip install {package}")
 
 
 def dependencies(pipeline: Pipeline, name: str) -> list[str]:
@@ -219,11 +247,13 @@ class Resolved:
     inputs: dict[str, str] = field(default_factory=dict)  # recipe field -> stage it was wired from
     overrides: dict[str, Any] = field(default_factory=dict)  # the pipeline's overrides for the stage
     parts: dict[str, list[str]] = field(default_factory=dict)  # eval: model -> argv
-    env: dict[str, str] = field(default_factory=dict)  # secrets for the stage's environment, never a file
+    env: dict[str, str] = field(default_factory=dict)  # for the stage's environment: secrets, never a file
+    identity: dict | None = None  # `recipe` less the pipeline's report_to: where metrics go changes nothing
 
     def digest(self) -> str:
+        recipe = self.identity if self.identity is not None else self.recipe
         blob = json.dumps(
-            {"argv": self.argv, "recipe": self.recipe, "parts": self.parts}, sort_keys=True, default=str
+            {"argv": self.argv, "recipe": recipe, "parts": self.parts}, sort_keys=True, default=str
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -264,6 +294,20 @@ def _secrets_out(recipe: dict, where: str) -> dict[str, str]:
     return env
 
 
+def _reporting(pipeline: Pipeline, name: str, run_dir: Path, overrides: dict) -> tuple[dict, dict]:
+    """The pipeline's `report_to` for training stage `name` (unless its overrides set one): the recipe keys
+    (report_to, run_name `<run dir name>/<stage>`) and the environment (tensorboard's folder,
+    RUN_DIR/<stage>/runs; Transformers reads it from TENSORBOARD_LOGGING_DIR)."""
+    if pipeline.report_to is None or "report_to" in overrides:
+        return {}, {}
+    reporting = {"report_to": pipeline.report_to}
+    if pipeline.report_to not in ("none", ["none"], []):
+        if "run_name" not in overrides:
+            reporting["run_name"] = f"{run_dir.name}/{name}"
+        return reporting, {"TENSORBOARD_LOGGING_DIR": str(run_dir / name / "runs")}
+    return reporting, {}
+
+
 def resolve(pipeline: Pipeline, name: str, run_dir: Path) -> Resolved:
     spec = pipeline.stages[name]
     out = run_dir / name
@@ -289,8 +333,18 @@ def resolve(pipeline: Pipeline, name: str, run_dir: Path) -> Resolved:
                     f"runs after {name} (stages run in the order {', '.join(pipeline.stages)})"
                 )
         env = _secrets_out(recipe, f"stage {name}")
+        identity = dict(recipe)
+        reporting, reporting_env = _reporting(pipeline, name, run_dir, spec.overrides)
+        recipe.update(reporting)
+        env.update(reporting_env)
         return Resolved(
-            ["--config", str(out / "recipe.yaml")], recipe, str(spec.recipe), inputs, spec.overrides, env=env
+            ["--config", str(out / "recipe.yaml")],
+            recipe,
+            str(spec.recipe),
+            inputs,
+            spec.overrides,
+            env=env,
+            identity=identity,
         )
     if name == "tokenizer":
         return Resolved(["--output", str(out), *_flags(spec.overrides)])

@@ -1,12 +1,14 @@
 """`alignpipe run`: one command runs a whole pipeline recipe, stage after stage, into one run directory.
 
     alignpipe run [PIPELINE.yaml] [--output DIR] [--stages a,b] [--resume] [--accelerate-config FILE]
+                  [--report-to trackio|tensorboard|wandb|none] [--verbose]
 
 PIPELINE.yaml (default: recipes/minigpt/pipeline.yaml of this project) names the stages and, for
 each training stage, its own stage recipe plus overrides (flag -> value):
 
     output_dir: runs/minigpt          # the run directory (RUN_DIR); --output wins
     seed: 42                          # optional: every training stage's seed (a stage's overrides win)
+    report_to: tensorboard            # optional: every training stage's report_to (--report-to wins)
     stages:                           # always run in the order tokenizer, pretrain, sft, reward, ppo, dpo,
       pretrain:                       # eval, report; leave out the ones you do not want
         recipe: pretrain.yaml         # relative to PIPELINE.yaml
@@ -47,6 +49,13 @@ Behaviour (the run directory layout and manifest schema are in docs/run_layout.m
   training stage runs as `accelerate launch --config_file FILE pipeline/stages/<stage>.py --config ...`
   in a subprocess (tokenizer, eval and report stay in this process).
 - One `alignpipe run` at a time per run directory (an advisory lock on RUN_DIR/.lock).
+- On a terminal the run is one live table (`run.view`): each stage's status and duration, the running stage's
+  steps, loss and time left, each finished stage's held-out figure; elsewhere (a pipe, CI) one plain line per
+  event. Each stage's own output (Trainer logs, progress bars, warnings) goes to its log file, and to the
+  console as well only with --verbose.
+- `report_to` (--report-to): every training stage reports to trackio, tensorboard or wandb as run
+  `<run dir name>/<stage>`; tensorboard's event files go to RUN_DIR/<stage>/runs. A stage's own overrides win;
+  it is not part of a stage's identity (turning it on re-runs nothing).
 """
 
 from __future__ import annotations
@@ -79,26 +88,20 @@ from alignpipe.run.manifest import (
 )
 from alignpipe.run.recipe import (
     DEFAULT_PIPELINE,
+    REPORTERS,
     ROOT,
     TRAINING,
     Pipeline,
     Resolved,
     StageFailed,
+    check_reporters,
     dependencies,
     load_pipeline,
     resolve,
 )
+from alignpipe.run.view import RunView, fmt_duration, headline
 
 # --- the run ---------------------------------------------------------------------------------------
-
-
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    m, s = divmod(round(seconds), 60)
-    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"
 
 
 _say = echo
@@ -121,21 +124,21 @@ class Runner:
         resume: bool,
         accelerate_config: Path | None,
         command: list[str],
+        view: RunView | None = None,
+        verbose: bool = False,
     ):
         self.pipeline, self.run_dir, self.resume = pipeline, run_dir, resume
         self.selected = selected or [n for n in pipeline.stages if pipeline.stages[n].enabled]
         self.accelerate_config = accelerate_config
         self.manifest = Manifest.open(run_dir, pipeline, command)
         self.notes: dict[str, str] = {}
-        self.width = max(map(len, pipeline.stages))
-
-    def line(self, i: int, name: str, text: str) -> None:
-        _say(f"[{i}/{len(self.pipeline.stages)}] {name:<{self.width}}  {text}")
+        self.view = view if view is not None else RunView(list(pipeline.stages))
+        self.verbose = verbose  # the stages' own output on the console too
 
     def run(self) -> tuple[str, str] | None:
         """Run the selected stages in order; return (stage, reason) of a failure, else None."""
         failure = None
-        for i, name in enumerate(self.pipeline.stages, 1):
+        for name in self.pipeline.stages:
             spec, entry = self.pipeline.stages[name], self.manifest.stage(name)
             if failure is not None:
                 continue
@@ -148,25 +151,25 @@ class Runner:
                     )
                     self.manifest.set(name, status="skipped", error=None, note=why)
                     self.notes[name] = why
-                    self.line(i, name, f"skipped ({why})")
+                    self.view.skipped(name, why)
                 continue
             try:
                 resolved = resolve(self.pipeline, name, self.run_dir)
             except StageFailed as e:
-                failure = self.fail(i, name, str(e), 0.0)
+                failure = self.fail(name, str(e), 0.0)
                 continue
             ident = self.identity(name, resolved)
             if entry["status"] == "done" and outputs_present(self.pipeline, name, self.run_dir):
                 mark = read_mark(self.run_dir / name)
                 if mark is not None and mark.get("identity") == ident:
                     self.notes[name] = "done earlier"
-                    self.line(i, name, "skipped (done earlier)")
+                    self.view.skipped(name, "done earlier")
                     continue
                 why = (
                     "its settings or inputs changed since it ran" if mark else "nothing records what made it"
                 )
-                self.line(i, name, f"running it again: {why}")
-            failure = self.run_stage(i, name, resolved, ident)
+                self.view.say(name, f"running it again: {why}")
+            failure = self.run_stage(name, resolved, ident)
         return failure
 
     def output_id(self, name: str) -> str | None:
@@ -230,7 +233,7 @@ class Runner:
                     f"needs the output of {dep} ({self.run_dir / dep}), which is not done; run {dep} first"
                 )
 
-    def run_stage(self, i: int, name: str, resolved: Resolved, ident: str) -> tuple[str, str] | None:
+    def run_stage(self, name: str, resolved: Resolved, ident: str) -> tuple[str, str] | None:
         entry = self.manifest.stage(name)
         self.invalidate_dependents(name)
         start = time.time()
@@ -238,7 +241,7 @@ class Runner:
             self.check_inputs(name)
             resumed = self.prepare_dir(name, entry, ident)
         except StageFailed as e:
-            return self.fail(i, name, str(e), time.time() - start)
+            return self.fail(name, str(e), time.time() - start)
         d = self.run_dir / name
         write_json(d / MARK, {"stage": name, "identity": ident, "started": now()})
         log = d / "logs" / f"{name}.log"
@@ -261,28 +264,36 @@ class Runner:
             config={**resolved.record(), "launcher": launcher},
             attempts=entry.get("attempts", 0) + 1,
         )
-        self.line(i, name, "running" + (f" (resuming from {resumed})" if resumed else "") + f"; log: {log}")
+        self.view.started(name, (f" (resuming from {resumed})" if resumed else "") + f"; log: {log}")
         try:
             with secrets_in_environment(resolved.env):
                 if name == "eval":
                     self.run_eval(resolved, log)
                 elif launcher == "in-process":
-                    run_in_process(name, resolved.argv, log)
+                    self.run_in_process(name, resolved.argv, log)
                 else:
-                    run_subprocess(launcher, log)
+                    run_subprocess(launcher, log, echo=self.verbose)
             if not outputs_present(self.pipeline, name, self.run_dir):
                 raise StageFailed(f"finished without writing its outputs to {d}")
         except StageFailed as e:
-            return self.fail(i, name, str(e), time.time() - start)
+            return self.fail(name, str(e), time.time() - start)
         except KeyboardInterrupt:
-            self.fail(i, name, "interrupted", time.time() - start)
+            self.fail(name, "interrupted", time.time() - start)
             raise
         duration = time.time() - start
         finished = now()
         write_mark(d, output=digest({"identity": ident, "finished": finished}), finished=finished)
         self.manifest.set(name, status="done", finished=finished, duration_s=round(duration, 2))
-        self.line(i, name, f"done in {_fmt_duration(duration)}")
+        self.view.finished(name, duration, headline(self.run_dir, name, list(resolved.parts)))
         return None
+
+    def run_in_process(self, name: str, argv: list[str], log: Path) -> None:
+        """Run a stage in this process: its output to its log (the console too with --verbose), its training
+        progress and alignpipe's own warnings to the view."""
+        with self.view.watch(name):
+            run_in_process(
+                name, argv, log, echo=self.verbose, on_warning=lambda text: self.view.note(f"      {text}")
+            )
 
     def run_eval(self, resolved: Resolved, log: Path) -> None:
         entry = self.manifest.stage("eval")
@@ -293,13 +304,17 @@ class Runner:
             mark = read_mark(out)
             if self.resume and (out / "eval.json").is_file():
                 if mark is not None and mark.get("identity") == ident:
-                    _say(f"      eval {model}: kept (eval.json of this very model and settings exists)")
+                    self.view.part(
+                        "eval", f"eval {model}: kept (eval.json of this very model and settings exists)"
+                    )
                     continue
-                _say(f"      eval {model}: its eval.json is of another model or settings; evaluating again")
+                self.view.part(
+                    "eval", f"eval {model}: its eval.json is of another model or settings; evaluating again"
+                )
             start = time.time()
-            _say(f"      eval {model}: running")
+            self.view.part("eval", f"eval {model}: running")
             try:
-                run_in_process("eval", argv, log)
+                self.run_in_process("eval", argv, log)
             except StageFailed as e:
                 parts[model] = {"status": "failed", "error": str(e)}
                 self.manifest.write()
@@ -307,11 +322,11 @@ class Runner:
             write_mark(out, identity=ident)
             parts[model] = {"status": "done", "duration_s": round(time.time() - start, 2)}
             self.manifest.write()
-            _say(f"      eval {model}: done in {_fmt_duration(time.time() - start)}")
+            self.view.part("eval", f"eval {model}: done in {fmt_duration(time.time() - start)}")
 
-    def fail(self, i: int, name: str, reason: str, duration: float) -> tuple[str, str]:
+    def fail(self, name: str, reason: str, duration: float) -> tuple[str, str]:
         self.manifest.set(name, status="failed", finished=now(), duration_s=round(duration, 2), error=reason)
-        self.line(i, name, f"FAILED after {_fmt_duration(duration)}: {reason}")
+        self.view.failed(name, duration, reason)
         return name, reason
 
     def summary(self) -> str:
@@ -322,7 +337,7 @@ class Runner:
                 " (earlier)" if self.notes.get(name, "").startswith("done earlier") else ""
             )
             out = e.get("output_dir", "-") if e["status"] in ("done", "failed", "running") else "-"
-            rows.append((name, status, _fmt_duration(e.get("duration_s")), out))
+            rows.append((name, status, fmt_duration(e.get("duration_s")), out))
         widths = [max(len(r[c]) for r in rows) for c in range(3)]
         lines = ["", "summary of " + str(self.run_dir)]
         for r in rows:
@@ -338,10 +353,13 @@ def run_pipeline(
     resume: bool = False,
     accelerate_config: Path | None = None,
     command: list[str] | None = None,
+    verbose: bool = False,
 ) -> Path:
-    """Run `pipeline` into `run_dir`; raise AlignpipeError naming the stage that failed. Returns the manifest path."""
+    """Run `pipeline` into `run_dir`; raise AlignpipeError naming the stage that failed. Returns the manifest path.
+    `verbose`: the stages' own output on the console too (plain lines instead of the live view)."""
     check_run_dir(run_dir)
     with run_lock(run_dir):
+        view = RunView.for_console(list(pipeline.stages), verbose)
         runner = Runner(
             pipeline,
             run_dir,
@@ -349,12 +367,15 @@ def run_pipeline(
             resume=resume,
             accelerate_config=accelerate_config,
             command=command or [],
+            view=view,
+            verbose=verbose,
         )
         _say(f"alignpipe run: {pipeline.path} -> {run_dir}")
-        failure = runner.run()
+        with view:
+            failure = runner.run()
         _say(runner.summary())
         _say(f"manifest: {runner.manifest.path}")
-        _say(f"wall time: {_fmt_duration(_process_seconds())} (this command, imports included)")
+        _say(f"wall time: {fmt_duration(_process_seconds())} (this command, imports included)")
         if failure is not None:
             name, reason = failure
             raise AlignpipeError(
@@ -401,9 +422,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--accelerate-config", help="run training stages under `accelerate launch --config_file FILE`"
     )
+    ap.add_argument(
+        "--report-to",
+        choices=REPORTERS,
+        help="where every training stage logs its metrics (default: the pipeline's report_to, else each "
+        "stage recipe's); runs are named <run dir name>/<stage>",
+    )
+    ap.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show each stage's own output (Trainer logs, progress bars, warnings) on the console too, in "
+        "plain lines; it always goes to RUN_DIR/<stage>/logs/<stage>.log",
+    )
     args = ap.parse_args(argv)
 
     pipeline = load_pipeline(args.pipeline)
+    if args.report_to:
+        pipeline.report_to = args.report_to
+    check_reporters(pipeline.report_to)
     accelerate_config = None
     if args.accelerate_config:
         accelerate_config = Path(args.accelerate_config).resolve()
@@ -418,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         resume=args.resume,
         accelerate_config=accelerate_config,
         command=command,
+        verbose=args.verbose,
     )
     return 0
 

@@ -180,7 +180,9 @@ def load_models(script_args, training_args, model_args, tokenizer, tokenizer_pat
         if m is not None:
             align_with_tokenizer(m, tokenizer)
     if training_args.activation_checkpointing:  # PPOTrainer never turns it on (TRL turns it off to generate)
-        models["policy"].gradient_checkpointing_enable(training_args.activation_checkpointing_kwargs)
+        models["policy"].activation_checkpointing_enable(
+            activation_checkpointing_kwargs=training_args.activation_checkpointing_kwargs
+        )
     return models["policy"], models["reference"], models["reward model"], models["value model"]
 
 
