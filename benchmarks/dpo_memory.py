@@ -41,7 +41,7 @@ COMMON = [
     "no",
     "--eval_strategy",
     "no",
-    "--gradient_checkpointing",
+    "--activation_checkpointing",
     "false",
     "--max_length",
     "64",

@@ -15,6 +15,7 @@ BENCHMARKS = [
     "online_rl",  # after alignment: it trains from that benchmark's SFT models
     "serve_speed",
     "quantization",
+    "demo_time",
 ]
 
 

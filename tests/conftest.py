@@ -251,7 +251,7 @@ def common_args(seed: int = 0) -> list[str]:
         "none",
         "--save_strategy",
         "no",
-        "--gradient_checkpointing",
+        "--activation_checkpointing",
         "false",
         "--logging_steps",
         "1",

@@ -145,7 +145,7 @@ def test_gradient_checkpointing_same_gradients(pos, seed):
         return {n: p.grad.clone() for n, p in m.named_parameters()}
 
     plain = grads()
-    m.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    m.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     assert m.transformer.h[0].gradient_checkpointing
     ckpt = grads()
     for n in plain:  # the recomputed forward is the same computation: equal up to accumulation order

@@ -169,7 +169,7 @@ def test_gpu_recipe_runs_two_steps_on_a_tiny_model(path, tmp_path, tiny_tokenize
     )
     if stage_of(path) == "grpo":  # vLLM needs a CUDA GPU; the tiny run generates with Transformers
         recipe.update(
-            use_vllm=False, num_generations=2, max_completion_length=8, gradient_checkpointing=False
+            use_vllm=False, num_generations=2, max_completion_length=8, activation_checkpointing=False
         )
     tmp_recipe = tmp_path / path.name
     tmp_recipe.write_text(yaml.safe_dump(recipe))
