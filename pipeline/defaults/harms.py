@@ -40,6 +40,8 @@ import hashlib
 import random
 from collections import Counter
 
+from alignpipe.defaults.safety import _assistant, _user, cycled
+
 HELD_OUT_FRACTION = 0.3
 KINDS = ("sft", "preference", "prompt", "safety")
 
@@ -2131,14 +2133,6 @@ def refusal(category: str, rng: random.Random) -> str:
     return reply
 
 
-def _user(text: str) -> list[dict]:
-    return [{"role": "user", "content": text}]
-
-
-def _assistant(text: str) -> list[dict]:
-    return [{"role": "assistant", "content": text}]
-
-
 def _row(kind: str, req: dict, rng: random.Random) -> dict:
     unsafe = req["safety"] == "unsafe"
     if kind == "safety":
@@ -2168,17 +2162,5 @@ def safety_rows(kind: str, split: str, seed: int, n: int | None = None) -> list[
     if kind not in KINDS:
         raise ValueError(f"unknown harms data kind {kind!r}; choose one of {', '.join(KINDS)}")
     held_out = split == "test"
-    pool = requests(held_out)
     rng = random.Random(f"alignpipe-harms:{kind}:{split}:{seed}")
-    order = list(range(len(pool)))
-    rng.shuffle(order)
-    if n is None or held_out:
-        n = len(pool) if n is None else min(n, len(pool))
-    rows: list[dict] = []
-    while len(rows) < n:
-        for i in order:
-            if len(rows) == n:
-                break
-            rows.append(_row(kind, pool[i], rng))
-        rng.shuffle(order)
-    return rows
+    return cycled(requests(held_out), n, held_out, rng, lambda req, rng: _row(kind, req, rng))

@@ -218,8 +218,14 @@ def safety_rows(kind: str, split: str, seed: int, n: int | None = None) -> list[
     if kind not in KINDS:
         raise ValueError(f"unknown safety data kind {kind!r}")
     held_out = split == "test"
-    pool = requests(held_out)
     rng = random.Random(f"alignpipe-safety:{kind}:{split}:{seed}")
+    return cycled(requests(held_out), n, held_out, rng, lambda req, rng: _row(kind, req, rng))
+
+
+def cycled(pool: list[dict], n: int | None, held_out: bool, rng: random.Random, row) -> list[dict]:
+    """`n` rows `row(request, rng)` from `pool`, in an order shuffled by `rng` (default: each request once);
+    a training split cycles through the pool, reshuffled each pass, when `n` is larger; a held-out split
+    holds each request at most once. (`defaults.harms` makes its rows the same way.)"""
     order = list(range(len(pool)))
     rng.shuffle(order)
     if n is None or held_out:
@@ -229,6 +235,6 @@ def safety_rows(kind: str, split: str, seed: int, n: int | None = None) -> list[
         for i in order:
             if len(rows) == n:
                 break
-            rows.append(_row(kind, pool[i], rng))
+            rows.append(row(pool[i], rng))
         rng.shuffle(order)
     return rows
