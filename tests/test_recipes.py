@@ -31,6 +31,8 @@ GPU_RECIPES = [p for p in RECIPES if p.parent.name in FAMILIES]
 def stage_of(path: Path) -> str:
     if path.name == "pipeline.yaml":
         return "pipeline"
+    if path.stem.startswith("eval"):
+        return "eval"
     if path.parent.name == "minigpt" and path.stem in ("pretrain", "shakespeare_char"):
         return "pretrain"
     return path.stem.split("_")[0]
@@ -41,6 +43,11 @@ def test_recipe_parses(path, tmp_path):
     stage = stage_of(path)
     if stage == "pipeline":
         assert isinstance(yaml.safe_load(path.read_text())["stages"], dict)
+        return
+    if stage == "eval":  # an eval suite: every section it names is one eval knows, with valid values
+        from alignpipe.eval.suite import load_suite
+
+        assert load_suite(str(path)).name
         return
     if stage == "ppo":
         from trl.experimental.ppo import PPOConfig
