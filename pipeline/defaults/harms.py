@@ -40,7 +40,7 @@ import hashlib
 import random
 from collections import Counter
 
-from alignpipe.defaults.safety import _assistant, _user, cycled
+from alignpipe.defaults.safety import _assistant, _user, cycled, pair_row
 
 HELD_OUT_FRACTION = 0.3
 KINDS = ("sft", "preference", "prompt", "safety")
@@ -2146,12 +2146,7 @@ def _row(kind: str, req: dict, rng: random.Random) -> dict:
             chosen, rejected = refusal(req["category"], rng), rng.choice(COMPLIANCE)
         else:
             chosen, rejected = req["reply"], rng.choice(REFUSALS)
-        return {
-            "prompt": _user(req["prompt"]),
-            "chosen": _assistant(chosen),
-            "rejected": _assistant(rejected),
-            **meta,
-        }
+        return pair_row(req["prompt"], chosen, rejected, meta)
     return {"prompt": _user(req["prompt"]), **meta}  # "prompt"
 
 

@@ -186,6 +186,11 @@ def requests(held_out: bool) -> list[dict]:
     return out
 
 
+def pair_row(prompt: str, chosen: str, rejected: str, meta: dict) -> dict:
+    """A preference row in TRL's conversational format, with the row's labels (`meta`)."""
+    return {"prompt": _user(prompt), "chosen": _assistant(chosen), "rejected": _assistant(rejected), **meta}
+
+
 def _row(kind: str, req: dict, rng: random.Random) -> dict:
     unsafe = req["safety"] == "unsafe"
     meta = {"task": req["task"], "answer": req["answer"], "safety": req["safety"]}
@@ -200,12 +205,7 @@ def _row(kind: str, req: dict, rng: random.Random) -> dict:
             chosen, rejected = rng.choice(REFUSALS), rng.choice(COMPLIANCE)
         else:
             chosen, rejected = req["reply"], rng.choice(REFUSALS)
-        return {
-            "prompt": _user(req["prompt"]),
-            "chosen": _assistant(chosen),
-            "rejected": _assistant(rejected),
-            **meta,
-        }
+        return pair_row(req["prompt"], chosen, rejected, meta)
     if kind == "prompt":
         return {"prompt": _user(req["prompt"]), **meta}
     return {"prompt": req["prompt"], "label": req["safety"]}  # "safety": the eval section's format
