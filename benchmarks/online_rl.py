@@ -25,39 +25,12 @@ import time
 from datetime import date
 from pathlib import Path
 
+from alignpipe.core.timing import GenerateTimer
 from benchmarks import save_result
 from benchmarks.alignment import KEYS, machine, mean_sd
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("ppo", "dpo", "grpo", "rloo")
-
-
-class GenerateTimer:
-    """Wraps `GenerationMixin.generate`: seconds spent in it and sequences it returned."""
-
-    def __init__(self):
-        from transformers.generation.utils import GenerationMixin
-
-        self.cls, self.original = GenerationMixin, GenerationMixin.generate
-        self.seconds, self.sequences, self.calls = 0.0, 0, 0
-
-    def __enter__(self):
-        timer, original = self, self.original
-
-        def generate(model, *args, **kwargs):
-            start = time.perf_counter()
-            out = original(model, *args, **kwargs)
-            timer.seconds += time.perf_counter() - start
-            timer.calls += 1
-            ids = out if hasattr(out, "shape") else out.sequences
-            timer.sequences += int(ids.shape[0])
-            return out
-
-        self.cls.generate = generate
-        return self
-
-    def __exit__(self, *exc):
-        self.cls.generate = self.original
 
 
 def train(method: str, seed_dir: Path, seed: int, timed: bool) -> dict:

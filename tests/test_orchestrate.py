@@ -298,3 +298,55 @@ def test_inputs_are_wired_from_earlier_stages(tmp_path):
     assert orchestrate_recipe.dependencies(p, "dpo") == ["sft"]
     assert orchestrate_recipe.dependencies(p, "sft") == ["pretrain"]
     assert orchestrate_recipe.dependencies(p, "eval") == ["sft", "dpo"]
+
+
+def test_a_stage_can_take_its_input_from_another_earlier_stage(tmp_path):
+    """GRPO defaults to the SFT model; `inputs: {model_name_or_path: dpo}` chains it after DPO instead."""
+    for name in ("sft", "dpo", "grpo"):
+        (tmp_path / f"{name}.yaml").write_text("model_name_or_path: somewhere/else\n")
+    stages = {"sft": {"recipe": "sft.yaml"}, "dpo": {"recipe": "dpo.yaml"}}
+    plain = orchestrate_recipe.load_pipeline(
+        write_pipeline(tmp_path / "a.yaml", {**stages, "grpo": {"recipe": "grpo.yaml"}})
+    )
+    chained = orchestrate_recipe.load_pipeline(
+        write_pipeline(
+            tmp_path / "b.yaml",
+            {**stages, "grpo": {"recipe": "grpo.yaml", "inputs": {"model_name_or_path": "dpo"}}},
+        )
+    )
+    run = tmp_path / "run"
+    assert orchestrate_recipe.resolve(plain, "grpo", run).recipe["model_name_or_path"] == str(run / "sft")
+    assert orchestrate_recipe.resolve(chained, "grpo", run).recipe["model_name_or_path"] == str(run / "dpo")
+    assert orchestrate_recipe.dependencies(plain, "grpo") == ["sft"]
+    assert orchestrate_recipe.dependencies(chained, "grpo") == ["dpo"]
+    for bad in ({"model_name_or_path": "eval"}, {"model_name_or_path": "grpo"}, {"learning_rate": "dpo"}):
+        with pytest.raises(AlignpipeError, match="inputs .*expected a model path field"):
+            orchestrate_recipe.load_pipeline(
+                write_pipeline(
+                    tmp_path / "c.yaml", {**stages, "grpo": {"recipe": "grpo.yaml", "inputs": bad}}
+                )
+            )
+
+
+def test_eval_models_can_be_named_and_one_of_them_be_the_reference(tmp_path):
+    (tmp_path / "sft.yaml").write_text("model_name_or_path: somewhere/else\n")
+    p = orchestrate_recipe.load_pipeline(
+        write_pipeline(
+            tmp_path / "p.yaml",
+            {
+                "sft": {"recipe": "sft.yaml"},
+                "eval": {
+                    "suite": "quick",
+                    "models": {"shipped": "org/base.gguf", "sft": "sft"},
+                    "ref": "shipped",
+                },
+            },
+        )
+    )
+    run = tmp_path / "run"
+    parts = orchestrate_recipe.resolve(p, "eval", run).parts
+    assert list(parts) == ["shipped", "sft"]
+    assert parts["shipped"][:4] == ["--model", "org/base.gguf", "--ref", "none"]  # not compared with itself
+    assert parts["sft"][:4] == ["--model", str(run / "sft"), "--ref", "org/base.gguf"]
+    assert parts["sft"][-2:] == ["--output", str(run / "eval" / "sft")]
+    assert orchestrate_recipe.dependencies(p, "eval") == ["sft"]

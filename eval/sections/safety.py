@@ -35,7 +35,7 @@ from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.io import atomic_open
 from alignpipe.core.refusals import is_refusal
 from alignpipe.eval.context import Context, resolve_path
-from alignpipe.eval.generation import generate, message_text, prompt_ids
+from alignpipe.eval.generation import generate_cached, message_text, prompt_ids
 from alignpipe.eval.stats import paired_bootstrap, wilson_interval
 
 
@@ -111,7 +111,7 @@ def guard_metrics(guard, verdicts, labels: list[str]) -> dict:
 
 def _answers(ctx: Context, lm, conversations, desc: str):
     ids = prompt_ids(lm.tokenizer, conversations)
-    return generate(lm.model, lm.tokenizer, ids, ctx.suite.generation, seed=ctx.seed, desc=desc)
+    return generate_cached(lm, ids, ctx.suite.generation, seed=ctx.seed, desc=desc)
 
 
 def run(ctx: Context) -> None:

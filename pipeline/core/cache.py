@@ -46,8 +46,8 @@ def content_digest(ds) -> str:
 def _disk_backed(ds):
     import datasets
 
-    if ds.cache_files or not datasets.is_caching_enabled():
-        return ds
+    if ds.cache_files or not datasets.is_caching_enabled() or len(ds) == 0:
+        return ds  # an empty split (max_eval_samples: 0) has nothing to tokenise, and saves no shard to load
     ds = ds.flatten_indices() if ds._indices is not None else ds  # `select` keeps an index map over the rows
     folder = cache_dir() / "datasets" / content_digest(ds)[:32]
     if not (folder / "state.json").is_file():

@@ -6,7 +6,8 @@
 - Any other tokenizer keeps its own template; a recipe can set one (inline
   Jinja or a path to a `.jinja` file) for base models that have none.
 - Pad must differ from eos, or padded eos tokens are masked out of the loss and
-  models never learn to stop: `prepare_tokenizer` adds a pad token when needed.
+  models never learn to stop: `prepare_tokenizer` pads with a spare special token the tokenizer already
+  has (`spare_pad_token`), else adds a pad token.
 """
 
 from __future__ import annotations
@@ -86,8 +87,28 @@ def prepare_tokenizer(tokenizer, chat_template: str | None = None, *, need_templ
     if tokenizer.eos_token is None:
         raise AlignpipeError("the tokenizer has no eos token; set one so trained models learn to stop")
     if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
-        added += tokenizer.add_special_tokens({"pad_token": PAD})
+        spare = spare_pad_token(tokenizer)
+        if spare is not None:  # the vocabulary (and the model's embeddings) stay as they are
+            tokenizer.pad_token = spare
+        else:
+            added += tokenizer.add_special_tokens({"pad_token": PAD})
     return tokenizer, added
+
+
+#: special tokens a tokenizer may already have that can pad (tried in this order, after a dedicated pad)
+SPARE_PADS = ("<|pad|>", "<pad>", "[PAD]", "<|finetune_right_pad_id|>", "<|endoftext|>")
+
+
+def spare_pad_token(tokenizer) -> str | None:
+    """A special token the tokenizer already has that is neither eos nor bos, to pad with (SmolLM2's
+    `<|endoftext|>`, its unknown token): a new pad token would grow the vocabulary, and a model with another
+    vocabulary than its base can no longer be compared with it (KL) or exported into the base's format."""
+    special = {str(t) for t in tokenizer.added_tokens_decoder.values() if getattr(t, "special", False)}
+    taken = {tokenizer.eos_token, tokenizer.bos_token}
+    for token in (*SPARE_PADS, tokenizer.unk_token):
+        if token and token in special and token not in taken:
+            return token
+    return None
 
 
 def has_generation_markers(tokenizer) -> bool:

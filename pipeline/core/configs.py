@@ -50,7 +50,8 @@ class DataArguments(ScriptArguments):
         metadata={"help": "Leave out rows longer than max_length (counted on stderr) instead of stopping."},
     )
     max_eval_samples: int | None = field(
-        default=None, metadata={"help": "Cap on held-out rows used for eval."}
+        default=None,
+        metadata={"help": "Cap on held-out rows used for eval (0: none; eval is `alignpipe eval`'s)."},
     )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Cap on training rows (smoke tests)."}
@@ -60,6 +61,13 @@ class DataArguments(ScriptArguments):
         metadata={
             "help": "Save average_with_start x the trained weights + (1 - it) x the starting checkpoint's "
             "(model averaging, which keeps more of what the start knew; 1 = off)."
+        },
+    )
+    merge_adapter: bool = field(
+        default=False,
+        metadata={
+            "help": "Under LoRA (use_peft): save the base with the trained adapter merged in, a full checkpoint "
+            "that the next stage, eval and from_pretrained load as it is, instead of the adapter alone."
         },
     )
     overwrite_output_dir: bool = field(
@@ -150,7 +158,10 @@ VALUE_RULES = {
     "num_train_epochs": (lambda v: v > 0, "a positive number"),
     "max_steps": (lambda v: v == -1 or v >= 1, "an integer >= 1, or -1 (use num_train_epochs)"),
     "max_train_samples": (lambda v: v >= 1, "an integer >= 1, or null for every row"),
-    "max_eval_samples": (lambda v: v >= 1, "an integer >= 1, or null for every row"),
+    "max_eval_samples": (
+        lambda v: v >= 0,
+        "an integer >= 0 (0: no held-out evaluation), or null for every row",
+    ),
     "max_length": (lambda v: v >= 1, "an integer >= 1, or null"),
     "max_prompt_length": (lambda v: v >= 1, "an integer >= 1, or null"),
     "max_completion_length": (lambda v: v >= 1, "an integer >= 1, or null"),

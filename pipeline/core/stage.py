@@ -162,7 +162,7 @@ def data_for(script_args: DataArguments, training_args, kind: str, tokenizer, ma
     )
     if script_args.max_train_samples:
         dd["train"] = dd["train"].select(range(min(script_args.max_train_samples, len(dd["train"]))))
-    if script_args.max_eval_samples:
+    if script_args.max_eval_samples is not None:
         dd["test"] = dd["test"].select(range(min(script_args.max_eval_samples, len(dd["test"]))))
     if len(dd["train"]) == 0:
         raise AlignpipeError("the training split is empty")
@@ -316,7 +316,15 @@ def finish(
     record.add(metrics)
     record.mark("evaluate")
 
-    trainer.save_model(args.output_dir)
+    merged = getattr(script_args, "merge_adapter", False) and getattr(
+        _saved_model(trainer), "peft_config", None
+    )
+    if merged:
+        if trainer.is_world_process_zero():  # the base with the adapter added into its weights: a plain model
+            _saved_model(trainer).merge_and_unload().save_pretrained(args.output_dir, safe_serialization=True)
+        trainer.accelerator.wait_for_everyone()
+    else:
+        trainer.save_model(args.output_dir)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(args.output_dir)
         model = trainer.model

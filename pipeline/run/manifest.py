@@ -31,7 +31,7 @@ def outputs_present(pipeline: Pipeline, name: str, run_dir: Path) -> bool:
     if name == "tokenizer":
         return (d / "tokenizer.json").is_file() or (d / "tokenizer_config.json").is_file()
     if name == "eval":
-        return all((d / Path(m).name / "eval.json").is_file() for m in eval_models(pipeline))
+        return all((d / name / "eval.json").is_file() for name in eval_models(pipeline))
     return d.is_dir() and any(p.is_file() and p.name != MARK for p in d.iterdir())  # report
 
 

@@ -40,7 +40,7 @@ INPUTS: dict[str, dict[str, str]] = {
     "rloo": {"model_name_or_path": "sft", "reward_model_path": "reward"},
 }
 STAGE_KEYS = {
-    "training": {"recipe", "overrides", "enabled"},
+    "training": {"recipe", "overrides", "enabled", "inputs"},
     "tokenizer": {"overrides", "enabled"},
     "eval": {"suite", "models", "ref", "reward_model", "overrides", "enabled"},
     "report": {"overrides", "enabled"},
@@ -66,6 +66,9 @@ class StageSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
     enabled: bool = True
     options: dict[str, Any] = field(default_factory=dict)  # eval: suite, models, ref, reward_model
+    inputs: dict[str, str] = field(
+        default_factory=dict
+    )  # training: recipe field -> earlier stage (on INPUTS)
 
 
 @dataclass
@@ -143,7 +146,17 @@ def load_pipeline(path: str | Path) -> Pipeline:
         enabled = spec.get("enabled", True)
         if not isinstance(enabled, bool):
             raise AlignpipeError(f"{path}: stage {name}: enabled must be true or false, got {enabled!r}")
-        stages[name] = StageSpec(name, recipe, dict(overrides), enabled, options)
+        inputs = spec.get("inputs") or {}
+        if not isinstance(inputs, dict):
+            raise AlignpipeError(f"{path}: stage {name}: inputs must be a mapping (recipe field -> stage)")
+        for f, src in inputs.items():
+            earlier = [n for n in TRAINING[: TRAINING.index(name)]] if name in TRAINING else []
+            if not str(f).endswith(("_name_or_path", "_model_path")) or src not in earlier:
+                raise AlignpipeError(
+                    f"{path}: stage {name}: inputs {f}: {src}: expected a model path field "
+                    f"(…_name_or_path, …_model_path) -> an earlier training stage ({', '.join(earlier) or 'none'})"
+                )
+        stages[name] = StageSpec(name, recipe, dict(overrides), enabled, options, dict(inputs))
     seed = contents.get("seed")
     if seed is not None and not isinstance(seed, int):
         raise AlignpipeError(f"{path}: seed must be an integer, got {seed!r}")
@@ -175,12 +188,19 @@ def check_reporters(report_to: str | list[str] | None) -> None:
             raise AlignpipeError(f"report_to {name} needs the {package} package: pip install {package}")
 
 
+def stage_inputs(pipeline: Pipeline, name: str) -> dict[str, str]:
+    """Recipe field -> the earlier stage whose output folder it gets: `INPUTS`, with the stage's own `inputs`
+    on top (e.g. GRPO from DPO: `inputs: {model_name_or_path: dpo}`)."""
+    spec = pipeline.stages.get(name)
+    return {**INPUTS.get(name, {}), **(spec.inputs if spec is not None else {})}
+
+
 def dependencies(pipeline: Pipeline, name: str) -> list[str]:
     """The earlier stages of `pipeline` whose outputs `name` reads."""
     if name in INPUTS:
-        deps = set(INPUTS[name].values())
+        deps = set(stage_inputs(pipeline, name).values())
     elif name == "eval":
-        deps = set(eval_models(pipeline)) | set(eval_refs(pipeline))
+        deps = set(eval_models(pipeline).values()) | set(eval_refs(pipeline))
     elif name == "report":
         deps = set(ORDER[:-1])
     else:
@@ -199,15 +219,19 @@ def eval_refs(pipeline: Pipeline) -> tuple[str | None, str | None]:
     return ref, rm
 
 
-def eval_models(pipeline: Pipeline) -> list[str]:
-    """What the eval stage scores: model stage names (RUN_DIR/<stage>) or other paths / Hub ids."""
+def eval_models(pipeline: Pipeline) -> dict[str, str]:
+    """What the eval stage scores, by the name of its folder RUN_DIR/eval/<name>: model stage names
+    (RUN_DIR/<stage>) or other paths / Hub ids / GGUF references. `models` is a list (each named by its last
+    path part) or a mapping name -> model (`shipped: pypi:...gguf`)."""
     spec = pipeline.stages.get("eval")
     if spec is None:
-        return []
+        return {}
     models = spec.options.get("models")
     if models is None:
-        return [m for m in MODEL_STAGES if pipeline.has(m)]
-    return [str(m) for m in ([models] if isinstance(models, str) else models)]
+        return {m: m for m in MODEL_STAGES if pipeline.has(m)}
+    if isinstance(models, dict):
+        return {str(k): str(v) for k, v in models.items()}
+    return {Path(str(m)).name: str(m) for m in ([models] if isinstance(models, str) else models)}
 
 
 # --- resolving a stage into a command --------------------------------------------------------------
@@ -317,7 +341,9 @@ def resolve(pipeline: Pipeline, name: str, run_dir: Path) -> Resolved:
         except AlignpipeError as e:
             raise StageFailed(str(e)) from e
         inputs = {
-            f: src for f, src in INPUTS.get(name, {}).items() if pipeline.has(src) and f not in spec.overrides
+            f: src
+            for f, src in stage_inputs(pipeline, name).items()
+            if pipeline.has(src) and f not in spec.overrides
         }
         for f, src in inputs.items():
             recipe[f] = str(run_dir / src)
@@ -351,15 +377,16 @@ def resolve(pipeline: Pipeline, name: str, run_dir: Path) -> Resolved:
     if name == "report":
         return Resolved([str(run_dir), "--output", str(out), *_flags(spec.overrides)])
     # eval: one evaluation per model, against the reference with the reward model
-    ref, rm = (_stage_path(run_dir, r) for r in eval_refs(pipeline))
+    models = eval_models(pipeline)
+    ref, rm = (_stage_path(run_dir, models.get(r, r) if r else r) for r in eval_refs(pipeline))
     parts = {}
-    for m in eval_models(pipeline):
+    for label, m in models.items():
         model = _stage_path(run_dir, m)
         argv = ["--model", model]
         if ref:
             argv += ["--ref", ref if ref != model else "none"]  # the reference is not compared with itself
         if rm:
             argv += ["--reward-model", rm]
-        argv += ["--suite", str(spec.options.get("suite", "default")), "--output", str(out / Path(m).name)]
-        parts[Path(m).name] = argv + _flags(spec.overrides)
+        argv += ["--suite", str(spec.options.get("suite", "default")), "--output", str(out / label)]
+        parts[label] = argv + _flags(spec.overrides)
     return Resolved([], parts=parts)

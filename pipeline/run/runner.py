@@ -13,10 +13,13 @@ each training stage, its own stage recipe plus overrides (flag -> value):
       pretrain:                       # eval, report; leave out the ones you do not want
         recipe: pretrain.yaml         # relative to PIPELINE.yaml
         overrides: {max_steps: 2000}
-      sft: {recipe: sft.yaml}
+      sft: {recipe: sft.yaml}         # `enabled: false` leaves a stage out
       reward: {recipe: reward.yaml}
       ppo: {recipe: ppo.yaml}
       dpo: {recipe: dpo.yaml}
+      grpo:
+        recipe: grpo.yaml
+        inputs: {model_name_or_path: dpo}   # wire an input from another earlier stage than INPUTS' (sft)
       eval: {suite: default}          # a packaged suite or a suite .yaml (relative to PIPELINE.yaml); also
                                       # models, ref, reward_model, overrides (extra `alignpipe eval` flags)
       report: {}

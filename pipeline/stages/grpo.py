@@ -32,6 +32,7 @@ from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
 from alignpipe.core.errors import run_cli
 from alignpipe.core.modeling import check_tokenizer_files, load_causal_lm
 from alignpipe.core.rewards import check_columns, resolve_rewards
+from alignpipe.core.timing import GenerateTimer
 
 TRAINERS = {"grpo": (GRPOConfig, GRPOTrainer), "rloo": (RLOOConfig, RLOOTrainer)}
 
@@ -78,7 +79,25 @@ def main(argv: list[str] | None = None, algorithm: str = "grpo") -> int:
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
-    stage.finish(trainer, record, tokenizer, script_args, tags=[algorithm, "online-rl"])
+    with GenerateTimer() as timer:  # where online RL's time goes: rollouts against the rest
+
+        def rollout_metrics(trainer) -> dict:
+            train_s = (
+                trainer.state.log_history[-1].get("train_runtime") if trainer.state.log_history else None
+            )
+            out = {"generation_seconds": round(timer.seconds, 2), "generated_sequences": timer.sequences}
+            if train_s:
+                out["generation_share"] = round(timer.seconds / train_s, 4)
+            return out
+
+        stage.finish(
+            trainer,
+            record,
+            tokenizer,
+            script_args,
+            tags=[algorithm, "online-rl"],
+            extra_metrics=rollout_metrics,
+        )
     return 0
 
 
