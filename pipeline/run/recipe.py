@@ -66,9 +66,8 @@ class StageSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
     enabled: bool = True
     options: dict[str, Any] = field(default_factory=dict)  # eval: suite, models, ref, reward_model
-    inputs: dict[str, str] = field(
-        default_factory=dict
-    )  # training: recipe field -> earlier stage (on INPUTS)
+    # training: recipe field -> the earlier stage it is wired from, on top of INPUTS
+    inputs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -149,8 +148,8 @@ def load_pipeline(path: str | Path) -> Pipeline:
         inputs = spec.get("inputs") or {}
         if not isinstance(inputs, dict):
             raise AlignpipeError(f"{path}: stage {name}: inputs must be a mapping (recipe field -> stage)")
+        earlier = list(TRAINING[: TRAINING.index(name)]) if name in TRAINING else []
         for f, src in inputs.items():
-            earlier = [n for n in TRAINING[: TRAINING.index(name)]] if name in TRAINING else []
             if not str(f).endswith(("_name_or_path", "_model_path")) or src not in earlier:
                 raise AlignpipeError(
                     f"{path}: stage {name}: inputs {f}: {src}: expected a model path field "
