@@ -27,7 +27,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import yaml
 
 from benchmarks import save_result
 from benchmarks.alignment import machine, mean_sd
+from benchmarks.minigpt_speed import count_flops_peak
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = ROOT / "recipes" / "smollm2-135m" / "pipeline.yaml"
@@ -65,19 +65,6 @@ BARS = [
         "perplexity within +10% of the shipped model",
     ),
 ]
-
-
-def matmul_peak(n: int = 2048, iters: int = 10) -> float:
-    """Dense fp32 matmul FLOP/s on this machine (all of torch's threads): the peak throughput is measured against."""
-    import torch
-
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(2):
-        a @ b
-    start = time.perf_counter()
-    for _ in range(iters):
-        a @ b
-    return 2 * n**3 * iters / (time.perf_counter() - start)
 
 
 def _json(path: Path) -> dict:
@@ -189,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--read", default=None, help="summarise this finished run directory instead of running")
     ap.add_argument("--out", default=None, help="result JSON (default benchmarks/results/smollm2.json)")
     args = ap.parse_args(argv)
-    peak = matmul_peak()
+    peak = count_flops_peak(2048)  # dense fp32 matmul FLOP/s at torch's threads, this process
     print(f"fp32 matmul peak on this machine now: {peak / 1e9:.0f} GFLOP/s")
     if args.read:
         per_seed = {"read": figures(Path(args.read), peak)}
