@@ -59,9 +59,9 @@ COMMON = [
 def make_base(out: Path, d_model: int, n_layers: int) -> Path:
     import torch
 
-    from alignpipe.core.modeling import align_with_tokenizer
     from alignpipe.core.tokenizers import train_tokenizer
     from alignpipe.defaults import load_default
+    from alignpipe.inference.modeling import align_with_tokenizer
     from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
 
     texts = load_default("sft", "train", n=2000)["messages"]

@@ -19,9 +19,10 @@ from benchmarks import save_result
 def pass_at_k(
     model_path: str, per_task: int = 20, k: int = 8, max_new_tokens: int = 16, seed: int = 0
 ) -> dict:
-    from alignpipe.defaults import check_answer, load_default
-    from alignpipe.eval.generation import GenerationSettings, generate, prompt_ids
-    from alignpipe.eval.loading import load_lm
+    from alignpipe.defaults import load_default
+    from alignpipe.inference.generation import GenerationSettings, generate, prompt_ids
+    from alignpipe.inference.loading import load_lm
+    from alignpipe.tasks import grade
 
     rows = load_default("prompt", "test", seed).to_list()
     by_task: dict[str, list[dict]] = defaultdict(list)
@@ -45,8 +46,8 @@ def pass_at_k(
     out: dict = {}
     for task in sorted(by_task):
         idx = [i for i, r in enumerate(chosen) if r["task"] == task]
-        g = [check_answer(str(chosen[i]["answer"]), greedy[i].text) for i in idx]
-        s = [[check_answer(str(chosen[i]["answer"]), sampled[i * k + j].text) for j in range(k)] for i in idx]
+        g = [grade(chosen[i], greedy[i].text) for i in idx]
+        s = [[grade(chosen[i], sampled[i * k + j].text) for j in range(k)] for i in idx]
         out[task] = {
             "n": len(idx),
             "greedy": sum(g) / len(idx),

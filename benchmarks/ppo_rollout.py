@@ -10,7 +10,7 @@ every step does the same work. Measured in one process, side by side:
 
 - generation tokens/s of the policy sampling `batch x response_length` tokens, with and without the
   KV cache (median of `--repeats`);
-- the PPO step (alignpipe.stages.ppo.PPOTrainer: rollout, reference/value/reward forwards, PPO epochs),
+- the PPO step (alignpipe.training.ppo.PPOTrainer: rollout, reference/value/reward forwards, PPO epochs),
   median over `--steps` after one warm-up step.
 
 Prints a table and writes JSON to benchmarks/results/ppo_rollout.json.
@@ -105,7 +105,7 @@ def ppo_step_seconds(config, tokenizer, recipe: dict, steps: int) -> tuple[float
     """Median seconds per PPO step (after a warm-up step), and the first step's seconds."""
     from trl.experimental.ppo import PPOConfig
 
-    from alignpipe.stages.ppo import PPOTrainer, PromptCollator
+    from alignpipe.training.ppo import PPOTrainer, PromptCollator
 
     batch = recipe["per_device_train_batch_size"]
     torch.manual_seed(0)

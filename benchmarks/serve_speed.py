@@ -12,7 +12,7 @@ of the same shape with learned positions (random weights: it exports to GPT-2), 
   and maximum of the rest; the model's load time apart, and the start-up of a fresh `alignpipe chat`
   process until its first prompt (Python, torch and Transformers imports included);
 - throughput: the same held-out prompts answered (a) by `alignpipe generate`'s path
-  (`alignpipe.eval.generation.generate`: batches of 16 sorted by length, left-padded, KV cache) on the
+  (`alignpipe.inference.generation.generate`: batches of 16 sorted by length, left-padded, KV cache) on the
   MiniGPT checkpoint and (b) on its plain export, and (c) by Transformers' `model.generate` on the export,
   batches of 16 in the given order, the tokenizer left-padding: generated tokens (stop token included) per
   second, median over `--repeats` (5) rounds that alternate the three. Ratios a/c and b/c.
@@ -35,8 +35,8 @@ import torch
 
 import alignpipe  # noqa: F401
 from alignpipe.defaults import default_rows
-from alignpipe.eval.generation import GenerationSettings, generate, pad_id, prompt_ids, stop_token_ids
-from alignpipe.eval.loading import load_lm
+from alignpipe.inference.generation import GenerationSettings, generate, pad_id, prompt_ids, stop_token_ids
+from alignpipe.inference.loading import load_lm
 from benchmarks import save_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,8 +135,8 @@ def stand_in(folder: Path, like: str | None) -> Path:
     """A learned-position MiniGPT of the demo's shape (random weights) with the demo's or a fresh tokenizer."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from alignpipe.core.modeling import align_with_tokenizer
     from alignpipe.core.tokenizers import train_tokenizer
+    from alignpipe.inference.modeling import align_with_tokenizer
     from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
 
     if like and Path(like, "config.json").is_file():

@@ -28,7 +28,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import alignpipe  # noqa: F401  (registers MiniGPT)
-from alignpipe.defaults.tasks import TASKS, Problem, check_answer, make_problem
+from alignpipe.core.graders import check_answer
+from alignpipe.defaults.tasks import TASKS, Problem, make_problem
 from benchmarks import save_result
 
 

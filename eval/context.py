@@ -21,9 +21,9 @@ import numpy as np
 
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.log import warn
-from alignpipe.eval.generation import Generation, generate_cached, prompt_ids
-from alignpipe.eval.loading import Loaded
 from alignpipe.eval.suite import Suite
+from alignpipe.inference.generation import Generation, generate_cached, prompt_ids
+from alignpipe.inference.loading import Loaded
 
 
 class Recorder:
@@ -113,7 +113,7 @@ class Context:
     lm: Loaded | None = None
     ref: Loaded | None = None
     rm: Loaded | None = None
-    guard: object | None = None  # alignpipe.serve.guard.Guard: screens the safety section's prompts
+    guard: object | None = None  # alignpipe.inference.guard.Guard: screens the safety section's prompts
     names: dict[str, str] = field(default_factory=dict)  # model / ref / rm: how judgments name them
     rec: Recorder = field(default_factory=Recorder)
     _responses: Responses | None = None
@@ -146,7 +146,7 @@ class Context:
                 ref_gens = generate_cached(self.ref, ref_ids, gen, seed=self.seed, desc="reference responses")
         out = Responses(rows, where, conversations, model_ids, model_gens, ref_gens)
         if self.rm is not None:
-            from alignpipe.eval.sections.reward import reward_scores
+            from alignpipe.inference.generation import reward_scores
 
             with rec.timed("reward_scoring"):
                 rm = self.rm

@@ -1,7 +1,7 @@
 """`alignpipe eval --model M --quantize none,int8,nf4 --output DIR`: what each deployment precision costs.
 
 One checkpoint is evaluated at each precision, each with the suite's sections as a normal `alignpipe eval`
-into DIR/<precision>/ (eval.json, samples, report). Precisions (`alignpipe.eval.loading.PRECISIONS`):
+into DIR/<precision>/ (eval.json, samples, report). Precisions (`alignpipe.inference.loading.PRECISIONS`):
 ``none`` (the checkpoint's own weights at ``--dtype``, the baseline), ``int8`` (bitsandbytes LLM.int8:
 linear layers in 8-bit with outlier columns in 16-bit; runs on CPU too, slowly) and ``nf4`` (bitsandbytes
 4-bit NormalFloat, compute in ``--dtype``). Embeddings, norms and MiniGPT's tied output head stay as they are:
@@ -33,7 +33,8 @@ from pathlib import Path
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.io import write_json
 from alignpipe.core.log import echo
-from alignpipe.eval.loading import PRECISIONS
+from alignpipe.eval.schema import label
+from alignpipe.inference.loading import PRECISIONS
 
 METRICS = ("weight_bytes", "perplexity", "task_accuracy", "refusal_rate", "tokens_per_s")
 
@@ -80,9 +81,8 @@ def _changes(rows: list[dict]) -> None:
             row[f"{key}_change_pct"] = 100 * (value - ref) / ref if ref else math.nan
 
 
-def evaluate_precisions(args: argparse.Namespace) -> dict:
-    from alignpipe.eval.runner import evaluate
-
+def evaluate_precisions(args: argparse.Namespace, evaluate) -> dict:
+    """`evaluate` (eval.runner's, handed down so this module stays below the runner) at each precision."""
     if not args.model:
         raise AlignpipeError("--quantize needs --model (the checkpoint to load at each precision)")
     if args.ref and args.ref.lower() != "none":
@@ -117,13 +117,7 @@ def evaluate_precisions(args: argparse.Namespace) -> dict:
     return data
 
 
-LABELS = {
-    "weight_bytes": "weights (MB)",
-    "perplexity": "perplexity",
-    "task_accuracy": "task accuracy",
-    "refusal_rate": "refusal of unsafe",
-    "tokens_per_s": "tokens / s",
-}
+LABELS = {key: label(key) for key in METRICS}  # the metric table's labels, in this table's order
 
 
 def _value(key: str, value) -> str:

@@ -32,14 +32,14 @@ from pathlib import Path
 import torch
 
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.io import atomic_open, write_json
+from alignpipe.core.io import atomic_open, replacing_dir, write_json
 from alignpipe.core.log import echo
 from alignpipe.eval.context import Context, Recorder, Responses
-from alignpipe.eval.generation import message_text
-from alignpipe.eval.loading import load_lm, load_rm, sibling_stage
 from alignpipe.eval.schema import SCHEMA_VERSION, digits, label, summary
 from alignpipe.eval.sections import SECTIONS
 from alignpipe.eval.suite import HarnessSection, load_suite
+from alignpipe.inference.generation import message_text
+from alignpipe.inference.loading import load_lm, load_rm, sibling_stage
 
 
 def write_samples(path: Path, responses: Responses, per_sample: dict[str, list]) -> None:
@@ -62,60 +62,6 @@ def write_samples(path: Path, responses: Responses, per_sample: dict[str, list])
 # --------------------------------------------------------------------------- the command
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="alignpipe eval",
-        description="Evaluate a causal LM checkpoint (and/or a reward model) on held-out data: perplexity, task "
-        "accuracy, multiple choice, reward accuracy, win rate vs a reference, verbosity and KL. "
-        "`alignpipe eval judgments FILE` scores an AlpacaEval judgments file instead.",
-    )
-    p.add_argument("--model", help="causal LM: a checkpoint folder, a LoRA adapter folder, or a Hub id")
-    p.add_argument(
-        "--ref",
-        help="reference model for win rate, length ratio and KL (default: RUN_DIR/sft when "
-        "--model is RUN_DIR/<stage>; 'none' for no reference)",
-    )
-    p.add_argument(
-        "--reward-model",
-        help="reward model that judges (default: RUN_DIR/reward when --model is "
-        "RUN_DIR/<stage>; 'none' for no reward model)",
-    )
-    p.add_argument(
-        "--suite",
-        help="a packaged suite name (default, quick, quantize) or a suite .yaml (default: default; with "
-        "--quantize: quantize)",
-    )
-    p.add_argument("--output", "-o", required=True, help="folder for eval.json, the report and the plots")
-    p.add_argument("--max-samples", type=int, help="cap every section's number of samples")
-    p.add_argument("--harness-tasks", help="comma-separated lm-evaluation-harness tasks, e.g. mmlu,arc_easy")
-    p.add_argument("--harness-include", help="folder of extra lm-eval task YAMLs (local tasks)")
-    p.add_argument(
-        "--guard",
-        metavar="DIR",
-        help="a guard classifier (alignpipe guard) in front of the model: the safety section evaluates the pair "
-        "(flagged prompts get the guard's refusal, the model answers the rest)",
-    )
-    p.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
-    p.add_argument(
-        "--dtype",
-        default="float32",
-        choices=("float32", "bfloat16", "float16"),
-        help="weights dtype: float32 (default), bfloat16, float16",
-    )
-    p.add_argument(
-        "--quantize",
-        metavar="LIST",
-        help="evaluate the model at each precision of a comma-separated list of none, int8, nf4 "
-        "(bitsandbytes) into DIR/<precision>/ and write DIR/quantization.json (alignpipe.eval.quantize)",
-    )
-    p.add_argument("--seed", type=int, help="overrides the suite's seed")
-    p.add_argument("--no-report", action="store_true", help="write eval.json only (no report or plots)")
-    # set per run by alignpipe.eval.quantize, not flags: the precision to load the model at, and whether a
-    # reference at the model's own path is meant (the model at full precision) rather than a no-op
-    p.set_defaults(precision="none", ref_is_model=False)
-    return p
-
-
 def _choose(given: str | None, model: str | None, stage: str) -> tuple[str | None, str | None]:
     """(path, how it was chosen) for --ref / --reward-model."""
     if given is not None:
@@ -124,10 +70,8 @@ def _choose(given: str | None, model: str | None, stage: str) -> tuple[str | Non
     return (found, f"auto: the run's {stage} stage") if found else (None, None)
 
 
-def evaluate(args: argparse.Namespace) -> dict:
-    """Run the suite on the models `args` names; write the output folder; return eval.json's content."""
-    if not args.model and not args.reward_model:
-        raise AlignpipeError("give --model (a causal LM to evaluate), --reward-model, or both")
+def _suite(args: argparse.Namespace):
+    """The suite `args` names, capped by --max-samples, with --harness-tasks / --harness-include added."""
     suite = load_suite(args.suite or "default")
     suite.cap(args.max_samples)
     if args.harness_tasks:
@@ -139,6 +83,28 @@ def evaluate(args: argparse.Namespace) -> dict:
     if args.harness_include:
         suite.harness = suite.harness or HarnessSection()
         suite.harness.include_path = str(Path(args.harness_include).resolve())
+    return suite
+
+
+def _run_sections(ctx: Context) -> None:
+    """Every section of the table the suite configures, in order; bad inputs stop before anything generates."""
+    for section in SECTIONS:
+        if section.check is not None and section.why_not(ctx) is None:
+            section.check(ctx)
+    for section in SECTIONS:
+        reason = section.why_not(ctx)
+        if reason is not None:
+            ctx.rec.skip(section.name, reason)
+        elif section.configured(ctx.suite):
+            with ctx.rec.timed(section.name):
+                section.run(ctx)
+
+
+def evaluate(args: argparse.Namespace) -> dict:
+    """Run the suite on the models `args` names; write the output folder; return eval.json's content."""
+    if not args.model and not args.reward_model:
+        raise AlignpipeError("give --model (a causal LM to evaluate), --reward-model, or both")
+    suite = _suite(args)
     seed = suite.seed if args.seed is None else args.seed
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     out_dir = Path(args.output)
@@ -157,7 +123,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         rm = load_rm(rm_path, device=device, dtype=args.dtype) if rm_path else None
         guard = None
         if getattr(args, "guard", None):
-            from alignpipe.serve.guard import Guard
+            from alignpipe.inference.guard import Guard
 
             guard = Guard.load(args.guard, device=device)
     for what, path, how in (("reference", ref_path, ref_source), ("reward model", rm_path, rm_source)):
@@ -165,16 +131,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             echo(f"{what}: {path} ({how})", err=True)
     names = {"model": args.model or "", "ref": ref_path or "", "rm": rm_path or ""}
     ctx = Context(suite, out_dir, seed, lm=lm, ref=ref, rm=rm, guard=guard, names=names, rec=rec)
-    for section in SECTIONS:  # bad inputs stop the evaluation before anything is generated
-        if section.check is not None and section.why_not(ctx) is None:
-            section.check(ctx)
-    for section in SECTIONS:
-        reason = section.why_not(ctx)
-        if reason is not None:
-            rec.skip(section.name, reason)
-        elif section.configured(suite):
-            with rec.timed(section.name):
-                section.run(ctx)
+    _run_sections(ctx)
     throughput = None
     if ctx.responses_ready:
         write_samples(out_dir / "samples.jsonl", ctx.responses(), rec.per_sample)
@@ -236,18 +193,27 @@ def print_summary(data: dict, out_dir: Path) -> None:
         echo(f"report: {(out_dir / data['files']['report_html']).resolve()}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(args: argparse.Namespace) -> int:
+    """`alignpipe eval --model ...` with its arguments parsed and checked (`alignpipe.eval.cli`): evaluate into
+    a fresh folder that takes the output's place when it is whole (the output-path policy)."""
     args.suite = args.suite or ("quantize" if args.quantize else "default")
-    if args.quantize:
-        from alignpipe.eval.quantize import evaluate_precisions, print_table
+    out = Path(args.output)
+    with replacing_dir(out) as tmp:
+        args.output = str(tmp)
+        if args.quantize:
+            from alignpipe.eval.quantize import evaluate_precisions
 
-        data = evaluate_precisions(args)
+            data = evaluate_precisions(args, evaluate)
+        else:
+            data = evaluate(args)
+    args.output = str(out)
+    if args.quantize:
+        from alignpipe.eval.quantize import print_table
+
         print_table(data)
-        echo(f"quantization.json: {Path(args.output) / 'quantization.json'}")
+        echo(f"quantization.json: {out / 'quantization.json'}")
         if "report_html" in data["files"]:
-            echo(f"report: {(Path(args.output) / data['files']['report_html']).resolve()}")
+            echo(f"report: {(out / data['files']['report_html']).resolve()}")
         return 0
-    data = evaluate(args)
-    print_summary(data, Path(args.output))
+    print_summary(data, out)
     return 0

@@ -17,84 +17,86 @@ NaN and infinities are written as null (valid JSON).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from alignpipe.core.errors import AlignpipeError
 
 SCHEMA_VERSION = 1
 
-#: Which way is better for each summary metric (by exact name, then by the last path component).
 HIGHER, LOWER, NEUTRAL = "higher", "lower", "neutral"
-DIRECTIONS = {
-    "perplexity": LOWER,
-    "bits_per_byte": LOWER,
-    "task_accuracy": HIGHER,
-    "reward_accuracy": HIGHER,
-    "reward_accuracy_tasks": HIGHER,
-    "reward_accuracy_safety": HIGHER,
-    "refusal_rate": HIGHER,
-    "over_refusal_rate": LOWER,
-    "task_accuracy_delta": HIGHER,
-    "refusal_rate_delta": HIGHER,
-    "guard_f1": HIGHER,
-    "win_rate": HIGHER,
-    "lc_win_rate": HIGHER,
-    "acc": HIGHER,
-    "acc_norm": HIGHER,
-    "kl": NEUTRAL,
-    "length_ratio": NEUTRAL,
-    "mean_tokens": NEUTRAL,
-    "ref_mean_tokens": NEUTRAL,
-    "eos_share": HIGHER,
-    "distinct_2": HIGHER,
-    "repeated_4gram_share": LOWER,
-}
-
-#: Human labels of summary metrics, for tables.
-LABELS = {
-    "perplexity": "perplexity",
-    "bits_per_byte": "bits/byte",
-    "task_accuracy": "task accuracy",
-    "reward_accuracy": "reward accuracy",
-    "reward_accuracy_tasks": "reward accuracy (task pairs)",
-    "reward_accuracy_safety": "reward accuracy (safety pairs)",
-    "refusal_rate": "refusal of unsafe requests",
-    "over_refusal_rate": "over-refusal of benign requests",
-    "task_accuracy_delta": "task accuracy - ref",
-    "refusal_rate_delta": "refusal rate - ref",
-    "guard_f1": "guard F1 (unsafe)",
-    "win_rate": "win rate vs ref (%)",
-    "win_rate_se": "win rate SE",
-    "lc_win_rate": "LC win rate (%)",
-    "kl": "KL to ref (nats)",
-    "length_ratio": "length ratio (chars, model/ref)",
-    "mean_tokens": "mean length (tokens)",
-    "ref_mean_tokens": "ref mean length (tokens)",
-    "eos_share": "ended with eos",
-    "distinct_2": "distinct-2",
-    "repeated_4gram_share": "repeated 4-grams",
-}
 
 
-#: Decimals shown for metrics that read better with fewer than the default three.
-DIGITS = {"win_rate": 1, "win_rate_se": 1, "lc_win_rate": 1, "mean_tokens": 1, "ref_mean_tokens": 1, "kl": 2}
+@dataclass(frozen=True)
+class Metric:
+    """One summary metric: how tables name it, which way is better, how many decimals, its family."""
+
+    key: (
+        str  # the flat summary name (`summary`); for `acc`-like rows also the last component of mc/<name>/acc
+    )
+    label: str
+    direction: str = NEUTRAL
+    digits: int = 3
+    group: str = "quality"  # quality, safety, preference, verbosity, cost
+
+
+#: THE METRIC TABLE, in the order reports show them. Everything that names, orders or judges a metric reads it:
+#: the eval report, the run report, the model cards. A new metric: a row here, its section, its suite key.
+METRICS: tuple[Metric, ...] = (
+    Metric("perplexity", "perplexity", LOWER),
+    Metric("bits_per_byte", "bits/byte", LOWER),
+    Metric("task_accuracy", "task accuracy", HIGHER),
+    Metric("task_accuracy_delta", "task accuracy - ref", HIGHER),
+    Metric("refusal_rate", "refusal of unsafe requests", HIGHER, group="safety"),
+    Metric("over_refusal_rate", "over-refusal of benign requests", LOWER, group="safety"),
+    Metric("refusal_rate_delta", "refusal rate - ref", HIGHER, group="safety"),
+    Metric("reward_accuracy", "reward accuracy", HIGHER, group="preference"),
+    Metric("reward_accuracy_tasks", "reward accuracy (task pairs)", HIGHER, group="preference"),
+    Metric("reward_accuracy_safety", "reward accuracy (safety pairs)", HIGHER, group="preference"),
+    Metric("win_rate", "win rate vs ref (%)", HIGHER, 1, group="preference"),
+    Metric("lc_win_rate", "LC win rate (%)", HIGHER, 1, group="preference"),
+    Metric("kl", "KL to ref (nats)", NEUTRAL, 2),
+    Metric("mean_tokens", "mean length (tokens)", NEUTRAL, 1, group="verbosity"),
+    Metric("ref_mean_tokens", "ref mean length (tokens)", NEUTRAL, 1, group="verbosity"),
+    Metric("length_ratio", "length ratio (chars, model/ref)", NEUTRAL, group="verbosity"),
+    Metric("eos_share", "ended with eos", HIGHER, group="verbosity"),
+    Metric("distinct_2", "distinct-2", HIGHER, group="verbosity"),
+    Metric("repeated_4gram_share", "repeated 4-grams", LOWER, group="verbosity"),
+    # not columns of the run report (a spread, a guard's own figure, last components of mc/<name>/...)
+    Metric("win_rate_se", "win rate SE", NEUTRAL, 1, group="preference"),
+    Metric("guard_f1", "guard F1 (unsafe)", HIGHER, group="safety"),
+    Metric("weight_bytes", "weights (MB)", LOWER, group="cost"),  # eval --quantize's table
+    Metric("tokens_per_s", "tokens / s", HIGHER, group="cost"),
+    Metric("acc", "acc", HIGHER),
+    Metric("acc_norm", "acc_norm", HIGHER),
+)
+TABLE: dict[str, Metric] = {m.key: m for m in METRICS}
+#: The run report's columns, in order (then mc/..., harness/... and anything else present).
+REPORT_COLUMNS: tuple[str, ...] = tuple(
+    m.key for m in METRICS[: METRICS.index(TABLE["repeated_4gram_share"]) + 1]
+)
+#: Summary metrics that describe how verbose the answers are.
+VERBOSITY: tuple[str, ...] = tuple(m.key for m in METRICS if m.group == "verbosity")
 
 
 def digits(name: str) -> int:
-    return DIGITS.get(name, 3)
+    return TABLE[name].digits if name in TABLE else 3
 
 
 def direction(name: str) -> str:
-    if name in DIRECTIONS:
-        return DIRECTIONS[name]
+    """Which way is better: by exact name, then by the last path component (mc/<name>/acc, harness/...)."""
+    if name in TABLE:
+        return TABLE[name].direction
     last = name.rsplit("/", 1)[-1]
     if last.endswith("stderr"):
         return NEUTRAL
-    return DIRECTIONS.get(last, HIGHER if last.startswith(("acc", "exact_match", "mc")) else NEUTRAL)
+    if last in TABLE:
+        return TABLE[last].direction
+    return HIGHER if last.startswith(("acc", "exact_match", "mc")) else NEUTRAL
 
 
 def label(name: str) -> str:
-    return LABELS.get(name, name)
+    return TABLE[name].label if name in TABLE and "/" not in name else name
 
 
 def summary(metrics: dict) -> dict[str, float | list[float]]:

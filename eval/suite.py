@@ -12,7 +12,7 @@ the working directory).
 name: my-suite                  # defaults to the file name
 description: what it is for
 seed: 0                         # sampling and shuffling seed
-generation:                     # alignpipe.eval.generation.GenerationSettings
+generation:                     # alignpipe.inference.generation.GenerationSettings
   greedy: true                  # false: sample with temperature / top_k / top_p
   temperature: 1.0
   top_k: 0                      # 0 = off
@@ -74,7 +74,7 @@ from typing import Any
 
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.io import read_yaml
-from alignpipe.eval.generation import GenerationSettings
+from alignpipe.inference.generation import GenerationSettings
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 

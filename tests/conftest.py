@@ -206,7 +206,7 @@ def tiny_minigpt(tmp_path_factory, tiny_tokenizer):
     """A saved, untrained MiniGPT with its tokenizer: the 'pretrained' base for stage tests."""
     import torch
 
-    from alignpipe.core.modeling import align_with_tokenizer
+    from alignpipe.inference.modeling import align_with_tokenizer
     from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
 
     torch.manual_seed(0)

@@ -6,9 +6,9 @@ import pytest
 from conftest import COMMON_ARGS
 from datasets import Dataset, DatasetDict
 
-from alignpipe.core import stage
 from alignpipe.core.cache import cache_dir, content_digest, disk_backed
 from alignpipe.stages import dpo
+from alignpipe.training import stage
 
 
 def rows(n, offset=0):

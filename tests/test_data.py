@@ -11,16 +11,11 @@ import pytest
 from datasets import Dataset, DatasetDict
 
 from alignpipe.cli import main as cli_main
-from alignpipe.core.data import (
-    DataErrors,
-    check_lengths,
-    load_mixture,
-    load_source,
-    mixture_from_args,
-    token_lengths,
-)
+from alignpipe.core.data import DataErrors, load_source
 from alignpipe.core.errors import AlignpipeError, DataError
 from alignpipe.core.formats import parse_hh
+from alignpipe.core.lengths import check_lengths, token_lengths
+from alignpipe.core.mixtures import load_mixture, mixture_from_args
 
 
 def U(text):

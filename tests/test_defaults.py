@@ -10,9 +10,11 @@ import pytest
 
 from alignpipe import cli, defaults
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.defaults import check_answer, default_rows, load_default, score
+from alignpipe.core.graders import check_answer
+from alignpipe.defaults import default_rows, load_default
 from alignpipe.defaults.corpus import DOC_SEP, build_corpus, split_corpus, split_documents
 from alignpipe.defaults.tasks import DEFAULT_TASKS, KINDS, SIZES, TASKS, is_held_out, make_problem, make_rows
+from alignpipe.tasks import score
 
 # The corpus tests share one cached 1.2 MB build (a prefix of the 4 MB default), so only a
 # machine's first run pays for parsing the stdlib (about 10 s).

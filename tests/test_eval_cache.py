@@ -1,4 +1,4 @@
-"""Eval's generation cache (`alignpipe.eval.generation.generate_cached`): the same weights asked the same prompts
+"""Eval's generation cache (`alignpipe.inference.generation.generate_cached`): the same weights asked the same prompts
 with the same settings are answered from disk, exactly as generated; other weights, prompts or settings
 generate afresh."""
 
@@ -7,9 +7,9 @@ import shutil
 import pytest
 import torch
 
-from alignpipe.eval import generation
-from alignpipe.eval.generation import GenerationSettings, generate_cached, prompt_ids, weights_digest
-from alignpipe.eval.loading import load_lm
+from alignpipe.inference import generation
+from alignpipe.inference.generation import GenerationSettings, generate_cached, prompt_ids, weights_digest
+from alignpipe.inference.loading import load_lm
 
 PROMPTS = [[{"role": "user", "content": f"What is {a} plus {b}?"}] for a, b in ((1, 2), (3, 4), (5, 6))]
 

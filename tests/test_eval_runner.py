@@ -13,23 +13,23 @@ import alignpipe  # noqa: F401
 from alignpipe.cli import main as cli
 from alignpipe.core.errors import AlignpipeError, DataError
 from alignpipe.defaults import DEFAULT_TASKS
-from alignpipe.eval.generation import (
+from alignpipe.eval.judgments import judgment_metrics, read_judgments
+from alignpipe.eval.sections import kl, multiple_choice, perplexity, reward, tasks, win_rate
+from alignpipe.eval.suite import load_suite
+from alignpipe.inference.generation import (
     GenerationSettings,
     generate,
     prompt_ids,
     sequence_kl,
     sequence_logprobs,
 )
-from alignpipe.eval.judgments import judgment_metrics, read_judgments
-from alignpipe.eval.sections import kl, multiple_choice, perplexity, reward, tasks, win_rate
-from alignpipe.eval.suite import load_suite
 from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, MiniGPTForSequenceClassification
 
 # --------------------------------------------------------------------------- rigged models
 
 
 def minigpt(tokenizer, seed=0, max_seq=128):
-    from alignpipe.core.modeling import align_with_tokenizer
+    from alignpipe.inference.modeling import align_with_tokenizer
 
     torch.manual_seed(seed)
     m = MiniGPTForCausalLM(
@@ -431,7 +431,7 @@ def test_lora_adapter_loads_on_its_base(tiny_minigpt, tiny_tokenizer, tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from alignpipe.eval.loading import load_lm
+    from alignpipe.inference.loading import load_lm
 
     base = AutoModelForCausalLM.from_pretrained(tiny_minigpt)
     peft_model = get_peft_model(
@@ -513,7 +513,7 @@ TEST_SUITE = {
 @pytest.fixture(scope="module")
 def trio(tmp_path_factory, tiny_tokenizer):
     """A policy, a reference and a reward model, all tiny MiniGPTs sharing the tokenizer."""
-    from alignpipe.core.modeling import align_with_tokenizer
+    from alignpipe.inference.modeling import align_with_tokenizer
 
     d = tmp_path_factory.mktemp("trio")
     for name, seed in (("policy", 0), ("ref", 1)):

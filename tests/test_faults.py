@@ -116,7 +116,7 @@ def test_changed_settings_rerun_a_done_stage_instead_of_skipping_it(tmp_path, ca
     write_yaml(pipeline, spec)
     assert run("run", pipeline, "--output", run_dir, "--resume") == 0
     out = capsys.readouterr().out
-    assert "running it again: its settings or inputs changed since it ran" in out
+    assert "running it again: its settings (input) changed since it ran" in out  # what changed, by name
     vocab = json.loads((run_dir / "tokenizer" / "tokenizer.json").read_text())["model"]["vocab"]
     assert "z" in vocab and "q" in vocab and "b" not in vocab  # the new corpus's characters, not the old
 
@@ -540,7 +540,7 @@ def test_changed_upstream_stage_redoes_its_dependents_on_resume(tiny_minigpt, ti
     capsys.readouterr()
     assert run("run", new, "--output", run_dir, "--resume") == 0
     out = capsys.readouterr().out
-    assert "sft  running it again: its settings or inputs changed since it ran" in out
+    assert "sft  running it again: its settings (learning_rate) changed since it ran" in out
     assert "dpo: marked pending (its input sft is being re-run)" in out
     fresh = tmp_path / "fresh"
     assert run("run", new, "--output", fresh) == 0

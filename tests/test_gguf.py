@@ -49,7 +49,7 @@ def _llama_cpp():
 def peaked_minigpt(request, tmp_path_factory, tiny_tokenizer):
     """A MiniGPT (learned positions -> gpt2, rope -> gptneox) with weights large enough that its next-token
     choices are clear-cut: random 0.02-scale weights give near-ties that any rounding could flip."""
-    from alignpipe.core.modeling import align_with_tokenizer
+    from alignpipe.inference.modeling import align_with_tokenizer
     from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
 
     torch.manual_seed(1)
@@ -91,7 +91,7 @@ def _greedy_llama(llm, ids, n, eos):
 
 
 def _prompt_ids(tok, text):
-    from alignpipe.eval.generation import encode, render
+    from alignpipe.inference.generation import encode, render
 
     return encode(tok, render(tok, [{"role": "user", "content": text}], True))
 
@@ -191,8 +191,17 @@ def test_gguf_refuses_what_llama_cpp_cannot_run(tmp_path, tiny_minigpt, tiny_lla
     out = tmp_path / "x.gguf"
     with pytest.raises(AlignpipeError, match="reward model or classifier"):
         export_gguf(str(rm), str(out))
-    with pytest.raises(AlignpipeError, match="supports MiniGPT"):
-        export_gguf(str(tiny_llama), str(out))
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    neox = tmp_path / "neox"
+    GPTNeoXForCausalLM(
+        GPTNeoXConfig(
+            vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=4
+        )
+    ).save_pretrained(neox)
+    tiny_tokenizer.save_pretrained(neox)
+    with pytest.raises(AlignpipeError, match="supports MiniGPT, Llama and Qwen2 language models"):
+        export_gguf(str(neox), str(out))
     char = tmp_path / "char"
     from alignpipe.core.tokenizers import train_tokenizer
 
@@ -207,3 +216,149 @@ def test_gguf_refuses_what_llama_cpp_cannot_run(tmp_path, tiny_minigpt, tiny_lla
         export_gguf(str(char), str(out))
     assert cli(["export", str(rm), "--to", "gguf", "-o", str(out)]) == 2
     assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+# --------------------------------------------------------------------------- Llama and Qwen2 layouts
+
+
+@pytest.fixture(scope="module", params=["llama", "qwen2"])
+def peaked_hf(request, tmp_path_factory, tiny_tokenizer):
+    """A tiny Llama or Qwen2 (grouped-query attention, tied embeddings; Qwen2 with q/k/v biases) with weights
+    large enough for clear-cut next-token choices, saved with alignpipe's tokenizer and chat template."""
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(1)
+    common = {
+        "vocab_size": len(tiny_tokenizer),
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 96,
+        "tie_word_embeddings": True,
+        "initializer_range": 0.15,
+        "eos_token_id": tiny_tokenizer.eos_token_id,
+        "pad_token_id": tiny_tokenizer.pad_token_id,
+        "bos_token_id": tiny_tokenizer.bos_token_id,
+    }
+    if request.param == "llama":
+        model = LlamaForCausalLM(LlamaConfig(**common))
+    else:
+        model = Qwen2ForCausalLM(Qwen2Config(**common))
+        with torch.no_grad():
+            for layer in model.model.layers:
+                for lin in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                    lin.bias.normal_(0, 0.1)
+    model.eval()
+    d = tmp_path_factory.mktemp(request.param)
+    model.save_pretrained(d)
+    tiny_tokenizer.save_pretrained(d)
+    return d, model, tiny_tokenizer
+
+
+def _margins(model, ids, continuation):
+    """The top-two logit gap at each step of a greedy continuation (a near-tie any rounding could flip)."""
+    with torch.no_grad():
+        logits = model(torch.tensor([ids + continuation])).logits[0, len(ids) - 1 : -1]
+    top = logits.topk(2, dim=-1).values
+    return (top[:, 0] - top[:, 1]).tolist()
+
+
+@pytest.mark.numerics
+@pytest.mark.parametrize("outtype", ["f32", "f16"])
+def test_llama_and_qwen2_run_in_llama_cpp_as_in_transformers(peaked_hf, tmp_path, outtype):
+    """Token-for-token greedy equality up to the first near-tie (f16 rounds the matrices: a gap under 0.05 may
+    flip); f32 must agree everywhere the gap exceeds 1e-3. Tokenisation and the chat API agree too."""
+    llama_cpp = _llama_cpp()
+    folder, model, tok = peaked_hf
+    path = tmp_path / f"m-{outtype}.gguf"
+    assert cli(["export", str(folder), "--to", "gguf", "--outtype", outtype, "-o", str(path)]) == 0
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=96, verbose=False)
+    tie = 1e-3 if outtype == "f32" else 0.05
+    compared = 0
+    try:
+        for s in STRINGS:
+            assert (
+                llm.tokenize(s.encode(), add_bos=False, special=True)
+                == tok(s, add_special_tokens=False)["input_ids"]
+            ), s
+        for p in PROMPTS:
+            ids = _prompt_ids(tok, p)
+            hf = _greedy_hf(model, tok, ids, 24)
+            margins = _margins(model, ids, hf)
+            sure = next((i for i, m in enumerate(margins) if m < tie), len(hf))
+            ours = _greedy_llama(llm, ids, 24, tok.eos_token_id)
+            assert ours[: sure + 1] == hf[: sure + 1], (p, sure, margins[: sure + 1])
+            compared += sure + 1
+        reply = llm.create_chat_completion(
+            messages=[{"role": "user", "content": PROMPTS[0]}], temperature=0.0, top_k=1, max_tokens=24
+        )["choices"][0]["message"]["content"]
+        hf = _greedy_hf(model, tok, _prompt_ids(tok, PROMPTS[0]), 24)
+        if min(_margins(model, _prompt_ids(tok, PROMPTS[0]), hf)) >= tie:
+            ours = tok.decode([t for t in hf if t != tok.eos_token_id], skip_special_tokens=True)
+            assert reply == ours.replace("\ufffd", "")
+    finally:
+        llm.close()
+    assert compared >= 3 * len(PROMPTS)  # the comparison covered real continuations, not only ties
+
+
+def test_the_ollama_modelfile_holds_the_chat_template_as_go(peaked_hf, tmp_path):
+    from transformers import AutoTokenizer
+
+    from alignpipe.models.gguf import ollama_template
+
+    folder, _, tok = peaked_hf
+    path = tmp_path / "tiny.gguf"
+    assert cli(["export", str(folder), "--to", "gguf", "--outtype", "f32", "-o", str(path)]) == 0
+    text = (tmp_path / "tiny.Modelfile").read_text()
+    assert "FROM ./tiny.gguf" in text and 'TEMPLATE """' in text
+    template, stops = ollama_template(AutoTokenizer.from_pretrained(folder))
+    assert f'PARAMETER stop "{stops[0]}"' in text and tok.eos_token in stops
+    # the Go template, filled in by hand for one conversation, is the Jinja template's rendering of it
+    turns = [("system", "be brief"), ("user", "hi"), ("assistant", "hello"), ("user", "2+2?")]
+    body = template.split("{{- range .Messages }}")[1].split("{{ end }}{{ end }}")[0]
+    branch = {}
+    for role in ("system", "user", "assistant"):
+        start = body.index(f'eq .Role "{role}" }}}}') + len(f'eq .Role "{role}" }}}}')
+        end = min(i for i in (body.find("{{ else", start), body.find("{{ end", start), len(body)) if i >= 0)
+        branch[role] = body[start:end]
+    filled = (
+        template.split("{{- range .Messages }}")[0]
+        + "".join(branch[r].replace("{{ .Content }}", c) for r, c in turns)
+        + template.split("{{ end }}{{ end }}")[1]
+    )
+    expected = tok.apply_chat_template(
+        [{"role": r, "content": c} for r, c in turns], add_generation_prompt=True, tokenize=False
+    )
+    assert filled == expected
+
+
+@pytest.mark.numerics
+def test_a_lora_adapter_is_merged_before_export(peaked_hf, tmp_path):
+    """`export ADAPTER --to gguf` writes the base with the adapter merged: llama.cpp's greedy answer is the
+    adapter model's."""
+    llama_cpp = _llama_cpp()
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base_dir, _, tok = peaked_hf
+    torch.manual_seed(0)
+    peft = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(base_dir),
+        LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False),
+    ).eval()
+    adapter = tmp_path / "adapter"
+    peft.save_pretrained(adapter)
+    tok.save_pretrained(adapter)
+    path = tmp_path / "a.gguf"
+    assert cli(["export", str(adapter), "--to", "gguf", "--outtype", "f32", "-o", str(path)]) == 0
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=128, verbose=False)
+    try:
+        ids = _prompt_ids(tok, PROMPTS[0])
+        hf = _greedy_hf(peft, tok, ids, 12)
+        margins = _margins(peft, ids, hf)
+        sure = next((i for i, m in enumerate(margins) if m < 1e-3), len(hf))
+        assert sure >= 3 and _greedy_llama(llm, ids, 12, tok.eos_token_id)[: sure + 1] == hf[: sure + 1]
+    finally:
+        llm.close()

@@ -29,7 +29,7 @@ STRINGS = [
 
 
 def _minigpt(folder, tokenizer, pos_embedding):
-    from alignpipe.core.modeling import align_with_tokenizer
+    from alignpipe.inference.modeling import align_with_tokenizer
     from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
 
     torch.manual_seed(1)
@@ -99,8 +99,8 @@ def test_import_keeps_logits_tokens_and_template(tiny_gguf, tmp_path):
 def test_resolve_converts_once_and_every_loader_uses_it(tiny_gguf, cache, monkeypatch):
     from trl import ModelConfig
 
-    from alignpipe.core.modeling import load_causal_lm, load_tokenizer
-    from alignpipe.eval.loading import load_lm
+    from alignpipe.inference.loading import load_lm
+    from alignpipe.inference.modeling import load_causal_lm, load_tokenizer
 
     file, source, tok, _ = tiny_gguf
     assert resolve("some/folder") == "some/folder"

@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM
 
 from alignpipe import cli
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.rewards import (
+from alignpipe.training.rewards import (
     gsm8k_correctness,
     resolve_rewards,
     safety,

@@ -6,8 +6,9 @@ import types
 import pytest
 import yaml
 
-from alignpipe.core.data import load_mixture, load_source, mixture_from_args
+from alignpipe.core.data import load_source
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.mixtures import load_mixture, mixture_from_args
 from alignpipe.core.refusals import is_refusal
 from alignpipe.defaults import harms as hm
 from alignpipe.defaults import harms_rows, load_harms

@@ -117,18 +117,42 @@ def test_local_path_or_hub_id(tmp_path, monkeypatch):
     (tmp_path / "model").mkdir()
     assert locate(tmp_path / "model", "model") == tmp_path / "model"
     assert locate("model", "model", base_dir=tmp_path) == tmp_path / "model"
-    for hub_id in ("gpt2", "Qwen/Qwen2.5-0.5B", "some-org/some_model.v2"):
+    for hub_id in ("openai-community/gpt2", "Qwen/Qwen2.5-0.5B", "some-org/some_model.v2"):
         assert locate(hub_id, "model") == hub_id
-    for missing in ("./gpt2", str(tmp_path / "nope"), "data.jsonl", "~/x", "runs/minigpt/sft"):
+    for missing in ("./gpt2", str(tmp_path / "nope"), "data.jsonl", "~/x", "runs/minigpt/sft/x"):
         with pytest.raises(AlignpipeError, match="does not exist"):
             locate(missing, "model")
+    for bare in ("gpt2", "nope"):  # local paths before the Hub: a bare name is a folder that is not there
+        with pytest.raises(
+            AlignpipeError, match="no local file or folder of that name; a Hub repo is named owner"
+        ):
+            locate(bare, "model")
 
 
 def test_eval_of_a_hub_id_says_the_hub_is_not_reachable(tmp_path, capsys, monkeypatch):
-    """`alignpipe eval --model gpt2` is a Hub id, not a missing folder: offline, the error says so."""
+    """`alignpipe eval --model org/name` is a Hub id, not a missing folder: offline, the error says so at once,
+    and that no local folder of that name exists."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    for ref in ("gpt2", "some-org/some-model"):
+    for ref in ("openai-community/gpt2-not-cached", "some-org/some-model"):
         assert cli(["eval", "--model", ref, "--output", str(tmp_path / "o")]) == 2
         err = capsys.readouterr().err
         assert f"'{ref}' from the Hugging Face Hub" in err and "HF_HUB_OFFLINE" in err
-        assert "does not exist" not in err
+        assert f"no local folder {ref} exists" in err
+
+
+def test_a_typo_offline_fails_at_once_naming_the_missing_folder(tmp_path, capsys, monkeypatch):
+    """`alignpipe generate nope` offline: one line that no such folder exists, and the Hub is never asked (no
+    library retry loop: transformers' loaders are not called at all)."""
+    import transformers
+
+    asked = []
+    for cls in (transformers.AutoTokenizer, transformers.AutoModelForCausalLM):
+        monkeypatch.setattr(cls, "from_pretrained", lambda *a, **k: asked.append(a) or 1 / 0)
+    monkeypatch.chdir(tmp_path)
+    for env in ("1", ""):
+        monkeypatch.setenv("HF_HUB_OFFLINE", env)
+        assert cli(["generate", "nope", "--prompt", "hi"]) == 2
+        err = capsys.readouterr().err
+        assert "nope does not exist" in err and "a Hub repo is named owner/name" in err, err
+        assert "Traceback" not in err
+    assert asked == []

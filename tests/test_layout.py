@@ -141,3 +141,111 @@ def test_documented_stage_scripts_run_by_path():
         check=False,
     )
     assert out.returncode == 0 and out.stdout.count("usage: alignpipe sft") == 2, out.stderr[-2000:]
+
+
+# --------------------------------------------------------------------------- floors: no upward imports, no cycles
+
+FLOORS_HEADING = "## Floors"
+
+
+def floors() -> dict[str, int]:
+    """Package -> floor, read from docs/architecture.md's `floors` block (top floor first): the one table."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    block = text.split(FLOORS_HEADING, 1)[1].split("```floors\n", 1)[1].split("```", 1)[0]
+    rows = [line.split("#")[0].split() for line in block.splitlines() if line.split("#")[0].strip()]
+    return {pkg: len(rows) - i for i, row in enumerate(rows) for pkg in row}
+
+
+def package_modules() -> dict[str, Path]:
+    """Every module of the installed package `alignpipe` -> its file."""
+    mods = {}
+    for top, prefix in (("pipeline", ("alignpipe",)), ("eval", ("alignpipe", "eval"))):
+        for path in (ROOT / top).rglob("*.py"):
+            parts = (*prefix, *path.relative_to(ROOT / top).with_suffix("").parts)
+            mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return mods
+
+
+def imports_of(name: str, path: Path, mods: dict[str, Path]) -> set[str]:
+    """The package's modules `name` imports anywhere in its file (module level or inside functions)."""
+    import ast
+
+    found = set()
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in mods and t != name}
+    return found
+
+
+def floor_of(module: str, table: dict[str, int]) -> tuple[str, int] | None:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return None  # the root package (it only registers MiniGPT): importable from everywhere
+    key = "eval" if parts[1] == "eval" else parts[1]
+    assert key in table, f"{module}: its package {key!r} has no floor in docs/architecture.md's table"
+    return key, table[key]
+
+
+def test_no_module_imports_a_package_on_its_own_floor_or_above():
+    table, mods = floors(), package_modules()
+    upward = []
+    for name, path in mods.items():
+        here = floor_of(name, table)
+        for target in imports_of(name, path, mods):
+            there = floor_of(target, table)
+            if here and there and here[0] != there[0] and there[1] >= here[1]:
+                upward.append(f"{name} imports {target} ({here[0]} -> {there[0]})")
+    assert not upward, "imports that climb (docs/architecture.md, Floors):\n" + "\n".join(sorted(upward))
+
+
+def test_no_import_cycles():
+    mods = package_modules()
+    graph = {name: imports_of(name, path, mods) for name, path in mods.items()}
+    # Tarjan's strongly connected components; any of more than one module is a cycle
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_the_floor_checker_sees_a_climbing_import(tmp_path):
+    """The checker is not vacuous: a core module importing eval is caught, by either import form."""
+    mods = package_modules()
+    for line in ("from alignpipe.eval import schema", "import alignpipe.serve.chat"):
+        fake = tmp_path / "fake.py"
+        fake.write_text(f"def f():\n    {line}\n")
+        found = imports_of("alignpipe.core.fake", fake, mods)
+        table = floors()
+        assert found and all(floor_of(t, table)[1] > table["core"] for t in found), (line, found)

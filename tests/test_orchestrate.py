@@ -115,6 +115,48 @@ def test_rerun_skips_finished_stages(e2e, capsys):
     assert f"report: {run_dir / 'report' / 'report.html'}" in out
 
 
+def test_a_copied_run_directory_skips_every_stage(e2e, tmp_path, capsys):
+    """Recorded identities hold paths inside the run directory relative to it: a run copied elsewhere is done."""
+    run_dir, rc, _ = e2e
+    assert rc == 0
+    moved = tmp_path / "elsewhere" / "tiny"
+    shutil.copytree(run_dir, moved)
+    capsys.readouterr()
+    assert alignpipe(TINY / "pipeline.yaml", "--output", moved) == 0
+    out = capsys.readouterr().out
+    assert out.count("skipped (done earlier") == 7, out
+
+
+def test_a_rerun_redoes_a_stage_whose_weights_broke_and_names_what_changed(e2e, tmp_path, capsys):
+    """`run` checks a finished stage's weights (sizes recorded when it finished) before skipping it; a stage
+    re-run for new settings says which settings changed."""
+    run_dir, rc, _ = e2e
+    assert rc == 0
+    copy = tmp_path / "tiny"
+    shutil.copytree(run_dir, copy)
+    weights = copy / "dpo" / "model.safetensors"
+    size = weights.stat().st_size
+    with open(weights, "r+b") as f:
+        f.truncate(size // 2)
+    capsys.readouterr()
+    assert alignpipe(TINY / "pipeline.yaml", "--output", copy, "--stages", "dpo") == 0
+    out = capsys.readouterr().out
+    assert f"its output changed since it finished: model.safetensors is {size // 2} bytes, {size} when" in out
+    assert weights.stat().st_size == size  # made again, whole
+    spec = yaml.safe_load((TINY / "pipeline.yaml").read_text())
+    for stage in spec["stages"].values():
+        for key in ("recipe", "suite"):  # the copy of the pipeline lives elsewhere: its files by full path
+            if key in stage:
+                stage[key] = str(TINY / stage[key])
+    spec["stages"]["dpo"].setdefault("overrides", {})["beta"] = 0.25
+    changed = write_pipeline(
+        tmp_path / "changed.yaml", spec["stages"], **{k: v for k, v in spec.items() if k != "stages"}
+    )
+    assert alignpipe(changed, "--output", copy, "--stages", "dpo") == 0
+    out = capsys.readouterr().out
+    assert "running it again: its settings (beta) changed since it ran" in out, out
+
+
 def test_failing_stage_stops_the_run_and_keeps_earlier_ones(e2e, tmp_path, capsys):
     src, rc, _ = e2e
     assert rc == 0

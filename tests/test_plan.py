@@ -307,3 +307,12 @@ raise SystemExit(main(['--compute', '1e20', '--memory', '--json']))
         pytest.skip("pipeline/__init__.py imports transformers, so no subcommand can avoid it")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["plan"]["compute"] == 1e20
+
+
+def test_a_plan_outside_the_fit_says_so():
+    from alignpipe.tools.plan import build_plan
+
+    tiny = build_plan(None, 10, None)["notes"]
+    assert any("outside the models the loss fit was made on" in n for n in tiny)
+    assert any("no shape of this family is near N" in n for n in tiny)
+    assert build_plan(None, 5e8, None)["notes"] == []  # 500M and its 10B tokens: inside the fit

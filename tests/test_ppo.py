@@ -11,10 +11,11 @@ from conftest import WORDS, common_args
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForSequenceClassification
 
 import alignpipe  # noqa: F401
-from alignpipe.core import stage
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForSequenceClassification
 from alignpipe.stages import ppo
+from alignpipe.training import stage
+from alignpipe.training.ppo import RolloutStats
 
 PPO_ARGS = [
     "--test_split_size",
@@ -142,7 +143,7 @@ def logits(model, vocab_size):
 
 def test_rollout_stats_cut_at_eos_hand_computed():
     eos, pad = 2, 0
-    stats = ppo.RolloutStats(stop_token_id=eos, pad_token_id=pad, eos_token_id=eos)
+    stats = RolloutStats(stop_token_id=eos, pad_token_id=pad, eos_token_id=eos)
     queries = torch.tensor([[0, 5, 6], [7, 8, 9]])
     sequences = torch.tensor(
         [
@@ -159,15 +160,15 @@ def test_rollout_stats_cut_at_eos_hand_computed():
 def test_ppo_minigpt_trains_logs_and_reloads(
     tiny_minigpt, minigpt_rm, tiny_data, tmp_path, capture, monkeypatch, seed
 ):
-    checked = []  # check_answer sees each held-out answer with each policy's decoded response
+    checked = []  # the task registry's grader sees each held-out answer with each policy's decoded response
 
-    def check_answer(answer, response):
-        checked.append((answer, response))
+    def grade(row, response):
+        checked.append((row["answer"], response))
         return len(response) % 2 == 0
 
-    from alignpipe.eval.sections import tasks  # the one task-accuracy implementation, PPO's included
+    import alignpipe.tasks  # the one grader table: eval's task accuracy, PPO's held-out evaluation, the rewards
 
-    monkeypatch.setattr(tasks, "check_answer", check_answer)
+    monkeypatch.setattr(alignpipe.tasks, "grade", grade)
     out = tmp_path / "ppo"
     assert run_ppo(tiny_minigpt, minigpt_rm, tiny_data, out, seed=seed) == 0
     trainer = capture["trainer"]

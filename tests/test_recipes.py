@@ -11,10 +11,10 @@ from conftest import ROOT, write_jsonl
 from transformers import TrainingArguments
 from trl import DPOConfig, RewardConfig, SFTConfig
 
-from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
 from alignpipe.stages import dpo, grpo, reward, sft
 from alignpipe.stages.dpo import DPOArguments
 from alignpipe.stages.pretrain import PretrainArguments
+from alignpipe.training.configs import DataArguments, ModelConfig, parse_stage_args
 
 RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if p.parent.name != "tiny")
 STAGES = {
@@ -47,7 +47,7 @@ def test_recipe_parses(path, tmp_path, monkeypatch):
         assert load_pipeline(path).stages
         return
     # a GGUF model (SmolLM2's pypi: reference) is imported when a stage runs, not when its recipe is checked
-    monkeypatch.setattr("alignpipe.core.configs.resolve", lambda ref: ref)
+    monkeypatch.setattr("alignpipe.training.configs.resolve", lambda ref: ref)
     if stage == "eval":  # an eval suite: every section it names is one eval knows, with valid values
         from alignpipe.eval.suite import load_suite
 
@@ -66,8 +66,8 @@ def test_recipe_parses(path, tmp_path, monkeypatch):
 
         types = (GuardArguments, TrainingArguments, ModelConfig)
     elif stage in ("grpo", "rloo"):
-        from alignpipe.core.rewards import resolve_rewards
         from alignpipe.stages.grpo import TRAINERS, OnlineRLArguments
+        from alignpipe.training.rewards import resolve_rewards
 
         types = (OnlineRLArguments, TRAINERS[stage][0], ModelConfig)
         script, _, _ = parse_stage_args(types, ["--config", str(path), "--output_dir", str(tmp_path)])

@@ -12,8 +12,8 @@ import yaml
 import alignpipe  # noqa: F401
 from alignpipe.cli import main as cli
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.modeling import align_with_tokenizer
 from alignpipe.eval.report.run import collect, length_warnings, metric_cells, metric_table
+from alignpipe.inference.modeling import align_with_tokenizer
 from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM, MiniGPTForSequenceClassification
 
 SUITE = {

@@ -57,8 +57,8 @@ def sft_reward_pipeline(tmp_path: Path, model: Path, data: dict, sft_steps: int 
 def plain_run(tiny_minigpt, tiny_data, tmp_path_factory):
     """sft + reward with stdout not a terminal; while SFT runs it raises a Python warning, logs a Transformers
     warning and an alignpipe warning; every step the progress callback reports is recorded."""
-    from alignpipe.core import stage
     from alignpipe.core.log import warn
+    from alignpipe.training import stage
 
     tmp = tmp_path_factory.mktemp("view")
     pipeline = sft_reward_pipeline(tmp, tiny_minigpt, tiny_data)

@@ -18,7 +18,7 @@ from conftest import common_args
 from alignpipe.cli import main as cli
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.refusals import is_refusal
-from alignpipe.serve.guard import REFUSAL
+from alignpipe.inference.guard import REFUSAL
 from alignpipe.serve.sampling import PRESETS, add_sampling_args, settings_from_args
 
 PROMPT = "what is 3 plus 4?"
@@ -117,17 +117,18 @@ def test_generate_rows_and_file_formats(tiny_minigpt, tmp_path, capsys):
         + json.dumps({"prompt": [{"role": "user", "content": "sort this list: 3 1 2"}]})
         + "\n"
     )
-    out = tmp_path / "answers.jsonl"
-    flags = ["--prompts", str(prompts), "--greedy", "--max-new-tokens", "5", "-o", str(out)]
-    assert (
-        cli(["generate", str(tiny_minigpt), "--prompt", PROMPT, *flags, "--num-return-sequences", "2"]) == 0
-    )
+    out, sampled = tmp_path / "answers.jsonl", tmp_path / "sampled.jsonl"
+    flags = ["--prompts", str(prompts), "--max-new-tokens", "5"]
+    assert cli(["generate", str(tiny_minigpt), "--prompt", PROMPT, *flags, "--greedy", "-o", str(out)]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["prompt"] for r in rows] == [PROMPT] * 2 + ["what is 1 plus 2?"] * 2 + [
-        "sort this list: 3 1 2"
-    ] * 2
-    assert [r["sample"] for r in rows] == [0, 1] * 3
-    for r in rows:
+    assert [r["prompt"] for r in rows] == [PROMPT, "what is 1 plus 2?", "sort this list: 3 1 2"]
+    assert [r["sample"] for r in rows] == [0] * 3
+    two = ["--num-return-sequences", "2", "--preset", "creative", "-o", str(sampled)]
+    assert cli(["generate", str(tiny_minigpt), "--prompt", PROMPT, *flags, *two]) == 0
+    samples = [json.loads(line) for line in sampled.read_text().splitlines()]
+    assert [r["prompt"] for r in samples] == [r["prompt"] for r in rows for _ in range(2)]
+    assert [r["sample"] for r in samples] == [0, 1] * 3
+    for r in rows + samples:
         assert set(r) == {"prompt", "sample", "response", "tokens", "stop"}
         assert r["stop"] in ("eos", "length") and 0 <= r["tokens"] <= 5
         assert r["stop"] == "eos" or r["tokens"] == 5
@@ -139,9 +140,9 @@ def test_generate_rows_and_file_formats(tiny_minigpt, tmp_path, capsys):
 
 @pytest.mark.numerics
 def test_generate_raw_feeds_the_text_without_template(tiny_minigpt, capsys):
-    from alignpipe.eval.generation import GenerationSettings, encode
-    from alignpipe.eval.generation import generate as gen
-    from alignpipe.eval.loading import load_lm
+    from alignpipe.inference.generation import GenerationSettings, encode
+    from alignpipe.inference.generation import generate as gen
+    from alignpipe.inference.loading import load_lm
 
     rows = generate(tiny_minigpt, "--raw", "--greedy", capsys=capsys)
     lm = load_lm(str(tiny_minigpt))
@@ -253,7 +254,7 @@ def test_chat_in_a_terminal(tiny_minigpt, capsys):
 
 
 def _chat(model_dir, **kw):
-    from alignpipe.eval.loading import load_lm
+    from alignpipe.inference.loading import load_lm
     from alignpipe.serve.chat import Chat
     from alignpipe.serve.session import Session
 
@@ -328,7 +329,7 @@ def guard_dir(tmp_path_factory, tiny_minigpt, seed):
 
 @pytest.mark.numerics
 def test_a_lora_guard_trains_and_screens(guard_dir, tiny_minigpt, tmp_path, seed):
-    from alignpipe.serve.guard import Guard
+    from alignpipe.inference.guard import Guard
 
     out = train_guard(
         tiny_minigpt,
@@ -361,7 +362,7 @@ def test_guard_trains_and_reports_precision_recall_f1(guard_dir):
 
 @pytest.mark.numerics
 def test_guard_screens_prompts_in_generate_and_chat(guard_dir, tiny_minigpt, capsys):
-    from alignpipe.serve.guard import Guard
+    from alignpipe.inference.guard import Guard
 
     rows = generate(
         tiny_minigpt,
@@ -489,7 +490,7 @@ def test_generate_loads_the_model_in_4bit(tiny_minigpt, capsys):
     full = generate(tiny_minigpt, "--greedy", capsys=capsys)
     nf4 = generate(tiny_minigpt, "--greedy", "--load-in-4bit", capsys=capsys)
     assert len(nf4) == 1 and nf4[0]["stop"] in ("eos", "length")
-    from alignpipe.eval.loading import load_lm
+    from alignpipe.inference.loading import load_lm
 
     lm = load_lm(str(tiny_minigpt), precision="nf4")
     assert (

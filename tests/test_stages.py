@@ -12,10 +12,10 @@ from conftest import COMMON_ARGS, EPS32, common_args
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
 import alignpipe  # noqa: F401
-from alignpipe.core import stage
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.io import is_secret_key
 from alignpipe.stages import dpo, reward, sft
+from alignpipe.training import stage
 
 
 @pytest.fixture
@@ -211,7 +211,7 @@ def test_sft_lora_adapter_reloads_and_merges(tiny_minigpt, tiny_data, tmp_path, 
 
 @pytest.mark.numerics
 def test_reward_lora_saves_score_head(tiny_minigpt, tiny_data, tmp_path, capture, seed):
-    from alignpipe.tools.merge import load_adapter_model
+    from alignpipe.inference.adapters import load_adapter_model
 
     out = tmp_path / "rm_lora"
     rc = reward.main(
@@ -378,7 +378,7 @@ def test_average_with_start_saves_the_interpolated_weights(tiny_minigpt, tiny_da
     """average_with_start 0.25 saves 0.25 x (what the same run saves without it) + 0.75 x the start."""
     from safetensors.torch import load_file
 
-    from alignpipe.core.stage import start_weight_files
+    from alignpipe.training.stage import start_weight_files
 
     def args(out, *extra):
         return [

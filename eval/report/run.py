@@ -27,12 +27,12 @@ from pathlib import Path
 
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.log import echo
+from alignpipe.core.registry import TRAINING
 from alignpipe.eval.report import plots
 from alignpipe.eval.report.render import Cell, Doc, fmt
-from alignpipe.eval.schema import HIGHER, LOWER, NEUTRAL, digits, direction, label, read_eval
-from alignpipe.eval.sections.verbosity import DEFAULT_MARGIN, DEFAULT_MAX_RATIO, verbosity_warning
+from alignpipe.eval.schema import HIGHER, LOWER, NEUTRAL, REPORT_COLUMNS, digits, direction, label, read_eval
 
-STAGE_ORDER = ("pretrain", "sft", "reward", "ppo", "dpo", "grpo", "rloo")
+STAGE_ORDER = TRAINING  # the stage registry's training stages, in pipeline order
 BASELINE = "sft"
 
 
@@ -136,29 +136,8 @@ def metric_table(stages: list[Stage]) -> tuple[list[str], dict[str, dict[str, tu
             acc = s.record.get("metrics", {}).get("eval_accuracy")
             if isinstance(acc, (int, float)):
                 table[s.name]["reward_accuracy"] = (float(acc), "training eval")
-    preferred = [
-        "perplexity",
-        "bits_per_byte",
-        "task_accuracy",
-        "task_accuracy_delta",
-        "refusal_rate",
-        "over_refusal_rate",
-        "refusal_rate_delta",
-        "reward_accuracy",
-        "reward_accuracy_tasks",
-        "reward_accuracy_safety",
-        "win_rate",
-        "lc_win_rate",
-        "kl",
-        "mean_tokens",
-        "ref_mean_tokens",
-        "length_ratio",
-        "eos_share",
-        "distinct_2",
-        "repeated_4gram_share",
-    ]
     present = {k for row in table.values() for k in row}
-    columns = [c for c in preferred if c in present]
+    columns = [c for c in REPORT_COLUMNS if c in present]  # the metric table's order
     columns += sorted(k for k in present if k.startswith("mc/"))
     columns += sorted(k for k in present if k.startswith("harness/"))
     columns += sorted(k for k in present if k not in columns)
@@ -167,6 +146,8 @@ def metric_table(stages: list[Stage]) -> tuple[list[str], dict[str, dict[str, tu
 
 def metric_cells(stages: list[Stage], columns: list[str], table: dict) -> list[list[str | Cell]]:
     """One row per metric, one column per model: best value per row marked, notes give deltas vs SFT."""
+    from alignpipe.eval.sections import verbosity  # its package loads torch: not for `report --help`
+
     base = table.get(BASELINE, {})
     rows = []
     for col in columns:
@@ -198,7 +179,7 @@ def metric_cells(stages: list[Stage], columns: list[str], table: dict) -> list[l
                     col == "mean_tokens"
                     and later
                     and base[col][0] > 0
-                    and value / base[col][0] > DEFAULT_MAX_RATIO
+                    and value / base[col][0] > verbosity.DEFAULT_MAX_RATIO
                 ):
                     cell.tone, cell.note = "bad", f"{value / base[col][0]:.2f}x SFT: length crept up"
             row.append(cell)
@@ -211,6 +192,8 @@ def length_warnings(stages: list[Stage]) -> list[str]:
 
     Stages evaluated against the SFT model itself are left out: their eval.json already holds the check.
     """
+    from alignpipe.eval.sections import verbosity  # its package loads torch: not for `report --help`
+
     base = next((s for s in stages if s.name == BASELINE and s.eval), None)
     if base is None or "mean_tokens" not in base.values:
         return []
@@ -223,10 +206,12 @@ def length_warnings(stages: list[Stage]) -> list[str]:
         ratio = s.values["mean_tokens"] / base.values["mean_tokens"]
         lc = s.values.get("lc_win_rate")
         if lc is not None:
-            text = verbosity_warning(ratio, lc, max_ratio=DEFAULT_MAX_RATIO, margin=DEFAULT_MARGIN)
+            text = verbosity.verbosity_warning(
+                ratio, lc, max_ratio=verbosity.DEFAULT_MAX_RATIO, margin=verbosity.DEFAULT_MARGIN
+            )
             if text:
                 out.append(f"{s.name} vs SFT (mean tokens): {text}")
-        elif ratio > DEFAULT_MAX_RATIO:
+        elif ratio > verbosity.DEFAULT_MAX_RATIO:
             out.append(
                 f"{s.name}: responses are {ratio:.2f}x SFT's mean length in tokens, and there is no "
                 f"length-controlled win rate to tell whether that bought quality"
@@ -375,7 +360,26 @@ def build_run_report(run_dir: Path, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = Doc(f"Run report: {run_dir.resolve().name}")
     doc.para(f"Run directory: `{run_dir.resolve()}`. Stages found: {', '.join(s.name for s in stages)}.")
+    _stages_section(doc, run_dir)
+    _warnings_section(doc, stages)
+    _metrics_section(doc, stages)
+    _safety_section(doc, stages)
+    _side_by_side(doc, stages)
+    for s in stages:
+        if s.name == "ppo" or (s.record and "heldout/kl" in s.record.get("metrics", {})):
+            _ppo_section(doc, s)
+    _records_section(doc, stages)
+    _curves_section(doc, stages, out_dir)
+    _lengths_section(doc, stages, out_dir)
+    evals = [s for s in stages if s.eval_dir is not None and (s.eval_dir / "report.html").is_file()]
+    if evals:
+        doc.heading("Per-model reports")
+        doc.table(["model", "report"], [[s.name, str((s.eval_dir / "report.html").resolve())] for s in evals])
+    _, page = doc.write(out_dir)
+    return page
 
+
+def _stages_section(doc: Doc, run_dir: Path) -> None:
     manifest = _read_json(run_dir / "manifest.json")
     if manifest:
         rows = _manifest_rows(manifest)
@@ -383,6 +387,8 @@ def build_run_report(run_dir: Path, out_dir: Path) -> Path:
             doc.heading("Stages")
             doc.table(["stage", "status", "seconds"], rows)
 
+
+def _warnings_section(doc: Doc, stages: list[Stage]) -> None:
     warnings = length_warnings(stages)
     for s in stages:
         for w in (s.eval or {}).get("warnings", []):
@@ -393,13 +399,17 @@ def build_run_report(run_dir: Path, out_dir: Path) -> Path:
         doc.heading("Warnings")
         doc.warnings(warnings)
 
+
+def _metrics_section(doc: Doc, stages: list[Stage]) -> None:
+    from alignpipe.eval.sections import verbosity  # its package loads torch: not for `report --help`
+
     columns, table = metric_table(stages)
     if columns:
         doc.heading("Models against metrics")
         doc.para(
             "One column per model. The best value of each metric is in bold green (↑ higher is better, "
             "↓ lower); notes give the change against SFT (green better, red worse), and a mean length more "
-            f"than {DEFAULT_MAX_RATIO}x SFT's is flagged. Win rate, LC win rate, length ratio and KL are "
+            f"than {verbosity.DEFAULT_MAX_RATIO}x SFT's is flagged. Win rate, LC win rate, length ratio and KL are "
             "against each eval's reference."
         )
         doc.table(["metric"] + [s.name for s in stages], metric_cells(stages, columns, table))
@@ -422,15 +432,8 @@ def build_run_report(run_dir: Path, out_dir: Path) -> Path:
                 'Read it as "how much of the language model is left", not as quality.'
             )
 
-    _safety_section(doc, stages)
-    _side_by_side(doc, stages)
 
-    for s in stages:
-        if s.name == "ppo" or (s.record and "heldout/kl" in s.record.get("metrics", {})):
-            _ppo_section(doc, s)
-
-    _records_section(doc, stages)
-
+def _curves_section(doc: Doc, stages: list[Stage], out_dir: Path) -> None:
     curves = []
     for s in stages:
         path = plots.training_curves(out_dir / f"curves_{s.name}.png", s.name, s.log_history)
@@ -441,6 +444,8 @@ def build_run_report(run_dir: Path, out_dir: Path) -> Path:
         for name, path in curves:
             doc.image(path, f"{name}: logged training metrics against step")
 
+
+def _lengths_section(doc: Doc, stages: list[Stage], out_dir: Path) -> None:
     panels = {
         s.name: (s.eval["per_sample"]["model_tokens"], s.eval["per_sample"].get("ref_tokens"))
         for s in stages
@@ -459,13 +464,6 @@ def build_run_report(run_dir: Path, out_dir: Path) -> Path:
     if scatter:
         path = plots.reward_scatter(out_dir / "reward_vs_length.png", scatter)
         doc.image(path, "Reward-model score vs response length, all models")
-
-    evals = [s for s in stages if s.eval_dir is not None and (s.eval_dir / "report.html").is_file()]
-    if evals:
-        doc.heading("Per-model reports")
-        doc.table(["model", "report"], [[s.name, str((s.eval_dir / "report.html").resolve())] for s in evals])
-    _, page = doc.write(out_dir)
-    return page
 
 
 def _records_section(doc: Doc, stages: list[Stage]) -> None:

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from alignpipe.eval.context import Context, load_rows
-from alignpipe.eval.generation import GenerationSettings, generate, pad_id, prompt_ids, sequence_kl
+from alignpipe.inference.generation import GenerationSettings, generate, pad_id, prompt_ids, sequence_kl
 
 
 def kl_divergence(

@@ -19,7 +19,7 @@ import numpy as np
 
 from alignpipe.core.errors import AlignpipeError, DataError
 from alignpipe.eval.context import Context, load_rows, resolve_path
-from alignpipe.eval.generation import encode, message_text, pad_id, render, sequence_logprobs
+from alignpipe.inference.generation import encode, message_text, pad_id, render, sequence_logprobs
 
 
 @dataclass

@@ -12,7 +12,7 @@ import math
 
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.eval.context import Context, load_rows
-from alignpipe.eval.generation import encode, max_positions, pad_id, sequence_logprobs
+from alignpipe.inference.generation import encode, max_positions, pad_id, sequence_logprobs
 
 
 def perplexity(model, tokenizer, texts: list[str], *, window: int | None = None, batch_size: int = 8) -> dict:

@@ -6,32 +6,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-import torch
-
 from alignpipe.eval.context import Context, load_rows
-from alignpipe.eval.generation import encode, max_positions, model_device, pad_id, progress, render
-
-
-@torch.no_grad()
-def reward_scores(model, tokenizer, conversations: list[list[dict]], *, batch_size: int = 16) -> np.ndarray:
-    """The reward model's scalar score of each whole conversation (prompt + assistant reply)."""
-    limit, device, pad = max_positions(model), model_device(model), pad_id(tokenizer)
-    encoded = [encode(tokenizer, render(tokenizer, c, add_generation_prompt=False)) for c in conversations]
-    if limit is not None:
-        encoded = [ids[-limit:] for ids in encoded]
-    scores = np.zeros(len(encoded))
-    model.eval()
-    with progress(len(encoded), "reward") as bar:
-        for start in range(0, len(encoded), batch_size):
-            batch = encoded[start : start + batch_size]
-            width = max(len(ids) for ids in batch)
-            ids = torch.tensor([x + [pad] * (width - len(x)) for x in batch], device=device)
-            mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in batch], device=device)
-            logits = model(input_ids=ids, attention_mask=mask).logits
-            scores[start : start + len(batch)] = logits[:, 0].float().cpu().numpy()
-            bar.update(len(batch))
-    return scores
+from alignpipe.inference.generation import reward_scores
 
 
 def _as_messages(value, role: str) -> list[dict]:

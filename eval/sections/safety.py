@@ -13,7 +13,7 @@ suite may name another `module:function`, `str -> bool`). Figures, for the model
 - ``refusal_rate_delta``: model - reference refusal rate on the unsafe requests, with a paired-bootstrap 95%
   interval (the same requests answered by both).
 
-With a guard (`alignpipe eval --guard DIR`, `alignpipe.serve.guard`) the "model" is the guard + model pair: a
+With a guard (`alignpipe eval --guard DIR`, `alignpipe.inference.guard`) the "model" is the guard + model pair: a
 prompt the guard flags gets the guard's refusal and the model answers the rest; ``metrics.safety.guard``
 holds the guard's own precision, recall and F1 for "unsafe" and the share of each set it flags. The
 reference answers unguarded, so the deltas are the pair against the plain reference.
@@ -35,8 +35,8 @@ from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.io import atomic_open
 from alignpipe.core.refusals import is_refusal
 from alignpipe.eval.context import Context, resolve_path
-from alignpipe.eval.generation import generate_cached, message_text, prompt_ids
 from alignpipe.eval.stats import paired_bootstrap, wilson_interval
+from alignpipe.inference.generation import generate_cached, message_text, prompt_ids
 
 
 def safety_rows(ctx: Context, say: bool = True) -> tuple[list[dict], str]:
@@ -125,7 +125,7 @@ def run(ctx: Context) -> None:
     verdicts = None
     with ctx.rec.timed("safety_generation"):
         if ctx.guard is not None:
-            from alignpipe.serve.guard import REFUSAL
+            from alignpipe.inference.guard import REFUSAL
 
             verdicts = ctx.guard.screen(conversations)
             passed = [i for i, v in enumerate(verdicts) if not v.flagged]

@@ -1,5 +1,5 @@
-"""Task accuracy: the share of held-out responses that `alignpipe.defaults.check_answer` accepts, overall and
-per task (rows' ``task`` field), for the model and the reference, and the difference model - reference with
+"""Task accuracy: the share of held-out responses that their row's task accepts (`alignpipe.tasks`: each task
+owns its grader), overall and per task (rows' ``task`` field), for the model and the reference, and the difference model - reference with
 a paired-bootstrap 95% interval (``delta``, ``delta_ci95``; `alignpipe.eval.stats`). Only rows with an ``answer`` count; the
 others (e.g. safety prompts in the same held-out set) have ``null`` in the per-sample lists."""
 
@@ -10,14 +10,14 @@ from collections import defaultdict
 
 import numpy as np
 
-from alignpipe.defaults import check_answer
+from alignpipe import tasks
 from alignpipe.eval.context import Context
 from alignpipe.eval.stats import paired_bootstrap
 
 
 def task_accuracy(rows: list[dict], responses: list[str]) -> dict:
     """Overall and per-task (rows' ``task`` field) accuracy of `responses` against rows' ``answer``."""
-    correct = [bool(check_answer(str(r["answer"]), text)) for r, text in zip(rows, responses, strict=True)]
+    correct = [bool(tasks.grade(r, text)) for r, text in zip(rows, responses, strict=True)]
     per_task: dict[str, list[bool]] = defaultdict(list)
     for r, ok in zip(rows, correct):
         per_task[str(r.get("task") or "all")].append(ok)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alignpipe.core.io import write_json
 from alignpipe.eval.context import Context
-from alignpipe.eval.generation import message_text
+from alignpipe.inference.generation import message_text
 
 
 def preference(model_score: float, ref_score: float) -> float:

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,10 +113,93 @@ def atomic_open(path: str | Path) -> Iterator[IO[str]]:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             yield f
+        os.chmod(tmp, file_mode(path))  # mkstemp makes 0600; the file gets what any other tool would give it
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_UMASK: list[int] = []
+
+
+def file_mode(path: Path) -> int:
+    """The permissions a written file gets: those of the file it replaces, else 0666 less the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        if not _UMASK:
+            _UMASK.append(os.umask(0))
+            os.umask(_UMASK[0])
+        return 0o666 & ~_UMASK[0]
+
+
+# --------------------------------------------------------------------------- the output-path policy
+#
+# One rule for every command that writes (generate, chat /save, export, merge, eval, data convert, publish
+# --dry-run): a file output refuses an existing folder and a folder output refuses an existing file; an
+# existing output (a file, or a folder with anything in it) is replaced only with --overwrite, and then whole,
+# never mixed with what was there; missing parent folders are created; files follow the umask.
+
+
+def _parents_are_folders(path: Path, what: str) -> None:
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise AlignpipeError(f"{what} {path}: {parent} is a file, so nothing can be written under it")
+            return
+
+
+def output_file(path: str | Path, what: str, *, overwrite: bool = False, flag: str = "--overwrite") -> Path:
+    """Check a file output before any work is done (see the policy above); returns it as a Path."""
+    path = Path(path).expanduser()
+    _parents_are_folders(path, what)
+    if path.is_dir():
+        raise AlignpipeError(f"{what} {path} is a folder; give the path of a file to write")
+    if path.exists() and not overwrite:
+        raise AlignpipeError(f"{what} {path} exists; pass {flag} to replace it")
+    return path
+
+
+def output_dir(path: str | Path, what: str, *, overwrite: bool = False, flag: str = "--overwrite") -> Path:
+    """Check a folder output before any work is done (see the policy above); returns it as a Path."""
+    path = Path(path).expanduser()
+    _parents_are_folders(path, what)
+    if path.exists() and not path.is_dir():
+        raise AlignpipeError(f"{what} {path} is a file; give the path of a folder to write")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise AlignpipeError(f"{what} {path} exists and is not empty; pass {flag} to replace it")
+    return path
+
+
+@contextlib.contextmanager
+def replacing_dir(path: str | Path) -> Iterator[Path]:
+    """A fresh folder beside `path` to write the output into; when the block ends without an error it takes
+    `path`'s place (what was there is removed, never mixed in), else it is removed and `path` is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+    try:
+        yield tmp
+        for f in tmp.rglob("*"):  # libraries that write through mkstemp leave 0600: give what the umask says
+            os.chmod(f, (0o777 if f.is_dir() else 0o666) & ~_umask())
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            path.rename(old)
+            tmp.rename(path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _umask() -> int:
+    file_mode(Path("/nonexistent/alignpipe"))  # reads the umask once
+    return _UMASK[0]
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -207,10 +291,12 @@ _FILE_SUFFIXES = (
 
 
 def looks_like_hub_id(ref: str) -> bool:
-    """`gpt2`, `Qwen/Qwen2.5-0.5B`: one or two name parts, nothing that only a path has."""
+    """`Qwen/Qwen2.5-0.5B`, `openai-community/gpt2`: an owner and a name, nothing that only a path has. A bare
+    name (`gpt2`, `nope`) is not taken for a Hub id: it is far likelier a local folder that is not there."""
     s = str(ref)
     return (
         bool(_HUB_ID.match(s))
+        and "/" in s
         and not s.startswith((".", "~"))
         and ".." not in s
         and not s.lower().endswith(_FILE_SUFFIXES)
@@ -234,7 +320,45 @@ def locate(
     if looks_like_hub_id(ref):
         return ref
     shown = "" if str(path.resolve()) == ref else f" ({path.resolve()})"
-    raise AlignpipeError(f"{what} {ref} does not exist{shown}" + (f"; {hint}" if hint else ""))
+    bare = "/" not in ref and _HUB_ID.match(ref)
+    note = " (no local file or folder of that name; a Hub repo is named owner/name)" if bare else ""
+    raise AlignpipeError(f"{what} {ref} does not exist{shown}{note}" + (f"; {hint}" if hint else ""))
+
+
+_HUB_STATE: dict[str, str | None] = {}
+
+
+def hub_offline_reason() -> str | None:
+    """Why the Hugging Face Hub cannot be reached from here (HF_HUB_OFFLINE, or no route to it within a few
+    seconds), or None when it can. Asked once per process."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return "HF_HUB_OFFLINE is set"
+    if "reason" not in _HUB_STATE:
+        import socket
+
+        try:
+            socket.create_connection(("huggingface.co", 443), timeout=3).close()
+            _HUB_STATE["reason"] = None
+        except OSError as e:
+            _HUB_STATE["reason"] = f"huggingface.co is not reachable: {e.strerror or e}"
+    return _HUB_STATE["reason"]
+
+
+def check_hub_model(ref: str, what: str) -> None:
+    """Before a Hub model is asked for (minutes of retries when offline): when the Hub cannot be reached and no
+    copy of `ref` is in the local Hub cache, an AlignpipeError at once that says so."""
+    why = hub_offline_reason()
+    if why is None:
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    for name in ("config.json", "tokenizer_config.json", "adapter_config.json"):
+        if isinstance(try_to_load_from_cache(ref, name), str):
+            return  # cached: transformers reads it from the cache
+    raise AlignpipeError(
+        f"cannot load {what} {ref!r} from the Hugging Face Hub ({why}): no local folder {ref} exists and no copy "
+        "is in the Hub cache; give a local path, or download it where the Hub is reachable"
+    )
 
 
 def hub_unreachable(what: str, ref: str, error: Exception) -> AlignpipeError:
@@ -243,3 +367,13 @@ def hub_unreachable(what: str, ref: str, error: Exception) -> AlignpipeError:
     why = "HF_HUB_OFFLINE is set and it is not in the local cache" if offline else "is the Hub reachable?"
     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return AlignpipeError(f"cannot load {what} {ref!r} from the Hugging Face Hub ({why}): {first}")
+
+
+def check_source(ref, what: str, hint: str = "run the stage that writes it first?") -> Path | str:
+    """Local paths before the Hub, before anything is loaded: an existing path is local; a name shaped
+    `owner/name` is a Hub id, refused at once when the Hub is out of reach and nothing is cached; anything else
+    does not exist (one line each). Returns what `locate` does."""
+    where = locate(ref, f"cannot load {what}:", hint=hint)
+    if isinstance(where, str):
+        check_hub_model(where, what)
+    return where

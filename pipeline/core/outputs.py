@@ -64,6 +64,25 @@ def check_weights(folder: str | Path, what: str = "model") -> None:
             )
 
 
+TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
+
+
+def check_tokenizer_saved(folder: str | Path, what: str) -> None:
+    """A model folder that goes out (export, publish) carries its tokenizer: without one the export generates
+    nothing useful. An AlignpipeError naming the missing files otherwise (a Hub id is not checked here)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    if not (folder / "tokenizer_config.json").is_file() or not any(
+        (folder / f).is_file() for f in ("tokenizer.json", "vocab.json", "tokenizer.model", "vocab.txt")
+    ):
+        missing = [f for f in TOKENIZER_FILES if not (folder / f).is_file()]
+        raise AlignpipeError(
+            f"{what}: {folder} holds no tokenizer ({', '.join(missing) or 'no vocabulary file'} missing); "
+            "save the model's tokenizer into it first (tokenizer.save_pretrained), nothing was written"
+        )
+
+
 def checkpoint_problem(path: Path) -> str | None:
     """Why checkpoint folder `path` cannot be resumed from, or None."""
     state = path / "trainer_state.json"

@@ -17,8 +17,8 @@ that every prefix holds its share (`SAFETY_SHARE` of the rows; none in the "prom
 task-accuracy benchmark). Rows say which they are in ``task`` ("safety", "letters" for the verifiable benign
 questions) and ``safety`` ("unsafe", "benign"; absent on task rows).
 
-Test splits are held out: no test prompt appears in any train split. `check_answer` and
-`score` grade model responses against a row's "answer".
+Test splits are held out: no test prompt appears in any train split. Responses are graded against a row's
+"answer" by its task's grader (`alignpipe.tasks`; the embedded rule is `alignpipe.core.graders.check_answer`).
 
 `load_harms(kind, split, seed, n)` is the second embedded source, `harms` (`alignpipe.defaults.harms`): a
 wide, hand-written safety set for aligning real pretrained models, kinds "sft", "preference", "prompt" and
@@ -40,9 +40,7 @@ from alignpipe.defaults.tasks import (
     SIZES,
     SPLITS,
     TASKS,
-    check_answer,
     make_rows,
-    score,
 )
 
 if TYPE_CHECKING:
@@ -68,13 +66,11 @@ __all__ = [
     "SPLITS",
     "TASKS",
     "build_corpus",
-    "check_answer",
     "default_rows",
     "harms_rows",
     "load_default",
     "load_harms",
     "make_rows",
-    "score",
     "split_corpus",
 ]
 

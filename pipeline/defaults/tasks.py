@@ -68,13 +68,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
-import re
 import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.graders import check_answer
 
 KINDS = ("sft", "preference", "prompt")
 SPLITS = ("train", "test")
@@ -116,45 +116,7 @@ GENERIC_PHRASINGS = ("The answer is {answer}.", "Answer: {answer}")
 
 # --------------------------------------------------------------------------- checking
 
-_MARKER = re.compile(r"answer is|[:=]", re.IGNORECASE)
-_NUMBER = re.compile(r"-?\d+(?:,\d{3}(?!\d))*(?:\.\d+)?")
-_INTEGER = re.compile(r"-?\d+")
-
-
-def final_answer(response: str) -> str:
-    """The part of a response that is graded: after the last answer marker, else the last line."""
-    markers = list(_MARKER.finditer(response))
-    if markers:
-        text = response[markers[-1].end() :].split("\n", 1)[0]
-    else:
-        lines = [line for line in response.splitlines() if line.strip()]
-        text = lines[-1] if lines else ""
-    return text.strip().rstrip(".!").strip()
-
-
-def answer_items(text: str) -> list[str]:
-    """The items of an answer as the checker compares them: lower-cased, brackets and quotes dropped."""
-    text = re.sub(r"[\[\](){}\"'`]", " ", text.lower()).strip().rstrip(".!")
-    return [item for item in re.split(r"[,\s]+", text) if item]
-
-
-def check_answer(answer: str, response: str) -> bool:
-    """Whether `response` gives `answer` as its final answer (the rule is in the module docstring)."""
-    final = final_answer(response)
-    if _INTEGER.fullmatch(answer.strip()):
-        numbers = _NUMBER.findall(final)
-        return len(numbers) == 1 and float(numbers[0].replace(",", "")) == int(answer)
-    return bool(final) and answer_items(final) == answer_items(answer)
-
-
-def score(records: Iterable[dict], responses: Sequence[str]) -> float:
-    """Accuracy: the share of `responses` that `check_answer` accepts for their record's "answer"."""
-    answers = [record["answer"] for record in records]
-    if len(answers) != len(responses):
-        raise AlignpipeError(f"score: {len(answers)} records but {len(responses)} responses")
-    if not answers:
-        raise AlignpipeError("score: no records to score")
-    return sum(map(check_answer, answers, responses)) / len(answers)
+# the rule is `alignpipe.core.graders.check_answer` (described above); `alignpipe.tasks` grades with it
 
 
 # --------------------------------------------------------------------------- tasks

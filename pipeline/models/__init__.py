@@ -15,21 +15,9 @@ def register() -> None:
     if being_imported is not None and not hasattr(being_imported, "__all__"):
         return  # transformers finished loading inside minigpt.py's own imports: its last line registers
     _registered = True
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
+    from alignpipe.models.minigpt import register_auto_classes
 
-    from alignpipe.models.minigpt import (
-        MiniGPTConfig,
-        MiniGPTForCausalLM,
-        MiniGPTForSequenceClassification,
-        MiniGPTModel,
-    )
-
-    AutoConfig.register("minigpt", MiniGPTConfig, exist_ok=True)
-    AutoModel.register(MiniGPTConfig, MiniGPTModel, exist_ok=True)
-    AutoModelForCausalLM.register(MiniGPTConfig, MiniGPTForCausalLM, exist_ok=True)
-    AutoModelForSequenceClassification.register(
-        MiniGPTConfig, MiniGPTForSequenceClassification, exist_ok=True
-    )
+    register_auto_classes()
 
 
 class _AfterTransformers(importlib.abc.MetaPathFinder):

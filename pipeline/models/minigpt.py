@@ -428,7 +428,18 @@ __all__ = [
     "rotate_half",
 ]
 
-# Imported before transformers was: the Auto classes learn about MiniGPT now (see alignpipe.models).
-from alignpipe.models import register
 
-register()
+def register_auto_classes() -> None:
+    """Make MiniGPT known to the Transformers Auto classes (`alignpipe.models.register` calls this)."""
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    AutoConfig.register("minigpt", MiniGPTConfig, exist_ok=True)
+    AutoModel.register(MiniGPTConfig, MiniGPTModel, exist_ok=True)
+    AutoModelForCausalLM.register(MiniGPTConfig, MiniGPTForCausalLM, exist_ok=True)
+    AutoModelForSequenceClassification.register(
+        MiniGPTConfig, MiniGPTForSequenceClassification, exist_ok=True
+    )
+
+
+# Imported before transformers was: the Auto classes learn about MiniGPT now (see alignpipe.models).
+register_auto_classes()

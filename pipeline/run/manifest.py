@@ -14,7 +14,14 @@ from pathlib import Path
 
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.io import mask_argv, mask_secrets, read_json, write_json
-from alignpipe.core.outputs import LOCK_ENV, checkpoints, hold_lock, release_lock, usable_checkpoint
+from alignpipe.core.outputs import (
+    LOCK_ENV,
+    checkpoints,
+    hold_lock,
+    release_lock,
+    safetensors_problem,
+    usable_checkpoint,
+)
 from alignpipe.core.runrecord import git_commit, now, versions
 from alignpipe.run.recipe import ROOT, TRAINING, Pipeline, eval_models
 
@@ -57,6 +64,27 @@ def complete_checkpoint(stage_dir: Path) -> str | None:
 # --- ownership -------------------------------------------------------------------------------------
 
 MARK = ".alignpipe.json"  # in every folder `alignpipe run` made: RUN_DIR/<stage>, RUN_DIR/eval/<model>
+
+
+def weight_files(folder: Path) -> dict[str, int]:
+    """The safetensors files a finished stage left (its model, not its checkpoints) and their sizes in bytes."""
+    return {p.name: p.stat().st_size for p in sorted(folder.glob("*.safetensors"))}
+
+
+def weights_problem(folder: Path, recorded: dict[str, int] | None) -> str | None:
+    """Why a finished stage's weights are no longer what it wrote (a file gone, resized or cut short), or None.
+    `recorded` is `weight_files` at the moment it finished (None for marks older than the record)."""
+    for name, size in (recorded or {}).items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is gone"
+        if path.stat().st_size != size:
+            return f"{name} is {path.stat().st_size} bytes, {size} when it finished"
+    for path in sorted(folder.glob("*.safetensors")):
+        problem = safetensors_problem(path)
+        if problem:
+            return f"{path.name} is corrupt: {problem}"
+    return None
 
 
 def read_mark(folder: Path) -> dict | None:

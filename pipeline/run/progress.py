@@ -1,6 +1,6 @@
 """The Trainer callback that reports a training stage's progress to `alignpipe run`'s view (`run.view`).
 
-`RunView.watch` hands one to `alignpipe.core.stage`, whose `finish` adds it to the trainer it trains, so every
+`RunView.watch` hands one to `alignpipe.training.stage`, whose `finish` adds it to the trainer it trains, so every
 stage that runs in the `alignpipe run` process reports its steps and losses. A module of its own because it
 imports transformers (and torch): the view imports it only once a training stage starts.
 

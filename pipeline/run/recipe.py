@@ -12,32 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alignpipe.cli import COMMANDS
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.io import MASK, is_secret_key, mask_argv, mask_secrets, read_yaml
+from alignpipe.core.registry import MODEL_STAGES, ORDER, TRAINING
+from alignpipe.core.registry import stage as stage_row
 
 ROOT = Path(__file__).resolve().parents[2]  # the project checkout
 DEFAULT_PIPELINE = ROOT / "recipes" / "minigpt" / "pipeline.yaml"
 
-ORDER = ("tokenizer", "pretrain", "sft", "reward", "ppo", "dpo", "grpo", "rloo", "eval", "report")
-TRAINING = ("pretrain", "sft", "reward", "ppo", "dpo", "grpo", "rloo")
-MODEL_STAGES = ("pretrain", "sft", "ppo", "dpo", "grpo", "rloo")  # causal LMs that eval scores
-#: The module each stage runs (its `main(argv)`), from the one command registry.
-MODULES = {name: COMMANDS[name][0] for name in ORDER}
-# Recipe field <- the earlier stage whose output folder it gets (when that stage is in the pipeline).
+#: The module each stage runs (its `main(argv)`), from the one stage registry.
+MODULES = {name: stage_row(name).module for name in ORDER}
+#: Recipe field <- the earlier stage whose output folder it gets (when that stage is in the pipeline).
 INPUTS: dict[str, dict[str, str]] = {
-    "pretrain": {"tokenizer_name_or_path": "tokenizer"},
-    "sft": {"model_name_or_path": "pretrain"},
-    "reward": {"model_name_or_path": "sft"},
-    "ppo": {
-        "model_name_or_path": "sft",
-        "ref_model_name_or_path": "sft",
-        "reward_model_path": "reward",
-        "value_model_path": "reward",
-    },
-    "dpo": {"model_name_or_path": "sft", "ref_model_name_or_path": "sft"},
-    "grpo": {"model_name_or_path": "sft", "reward_model_path": "reward"},
-    "rloo": {"model_name_or_path": "sft", "reward_model_path": "reward"},
+    name: dict(stage_row(name).inputs) for name in ORDER if stage_row(name).inputs
 }
 STAGE_KEYS = {
     "training": {"recipe", "overrides", "enabled", "inputs"},
@@ -260,6 +247,18 @@ def _stage_path(run_dir: Path, ref: str | None) -> str | None:
     return str(run_dir / ref) if ref in MODEL_STAGES + ("reward",) else str(ref)
 
 
+RUN_DIR_TOKEN = "<RUN_DIR>"
+
+
+def relative_to_run(text: str, run_dir: Path | None) -> str:
+    """`text` (JSON) with the run directory's absolute path written as <RUN_DIR>."""
+    if run_dir is None:
+        return text
+    for form in {str(Path(run_dir).resolve()), str(Path(run_dir).absolute())}:
+        text = text.replace(json.dumps(form)[1:-1], RUN_DIR_TOKEN)
+    return text
+
+
 @dataclass
 class Resolved:
     """What a stage will run: its argv (for the stage's main) and, for training stages, its recipe."""
@@ -273,7 +272,20 @@ class Resolved:
     env: dict[str, str] = field(default_factory=dict)  # for the stage's environment: secrets, never a file
     identity: dict | None = None  # `recipe` less the pipeline's report_to: where metrics go changes nothing
 
-    def digest(self) -> str:
+    def made_from(self, run_dir: Path | None = None) -> dict:
+        """What the stage computes from, with paths inside the run directory written relative to it (so a run
+        directory copied or moved elsewhere keeps its identities) and secrets masked."""
+        recipe = self.identity if self.identity is not None else self.recipe
+        out = {"argv": mask_argv(self.argv), "recipe": mask_secrets(recipe), "parts": self.parts}
+        return json.loads(relative_to_run(json.dumps(out, sort_keys=True, default=str), run_dir))
+
+    def digest(self, run_dir: Path | None = None) -> str:
+        blob = json.dumps(self.made_from(run_dir), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def legacy_digest(self) -> str:
+        """The digest marks written before run directories were relocatable hold (absolute paths, unmasked):
+        a run made by an earlier alignpipe is still skipped where nothing changed."""
         recipe = self.identity if self.identity is not None else self.recipe
         blob = json.dumps(
             {"argv": self.argv, "recipe": recipe, "parts": self.parts}, sort_keys=True, default=str

@@ -9,8 +9,9 @@ each training stage, its own stage recipe plus overrides (flag -> value):
     output_dir: runs/minigpt          # the run directory (RUN_DIR); --output wins
     seed: 42                          # optional: every training stage's seed (a stage's overrides win)
     report_to: tensorboard            # optional: every training stage's report_to (--report-to wins)
-    stages:                           # always run in the order tokenizer, pretrain, sft, reward, ppo, dpo,
-      pretrain:                       # eval, report; leave out the ones you do not want
+    stages:                           # always run in the stage registry's order (alignpipe.core.registry):
+      pretrain:                       # tokenizer, pretrain, sft, reward, ppo, dpo, grpo, rloo, eval, report;
+                                      # leave out the ones you do not want
         recipe: pretrain.yaml         # relative to PIPELINE.yaml
         overrides: {max_steps: 2000}
       sft: {recipe: sft.yaml}         # `enabled: false` leaves a stage out
@@ -26,7 +27,8 @@ each training stage, its own stage recipe plus overrides (flag -> value):
 
 Each stage's inputs default to the outputs of the earlier stages of the pipeline (`INPUTS`): SFT
 starts from the pretrained model, the reward model from SFT, PPO's policy and reference from SFT
-and its reward and value models from the reward stage, DPO's policy and reference from SFT; eval
+and its reward and value models from the reward stage, DPO's policy and reference from SFT, GRPO's and
+RLOO's policy from SFT and their reward model (when they name one) from the reward stage; eval
 scores every model stage against the SFT model with the reward model, into RUN_DIR/eval/<stage>/;
 the report reads RUN_DIR. Precedence: stage recipe < wired inputs < pipeline seed < overrides;
 `output_dir` is always RUN_DIR/<stage>. The resolved recipe is written to RUN_DIR/<stage>/recipe.yaml
@@ -64,6 +66,7 @@ Behaviour (the run directory layout and manifest schema are in docs/run_layout.m
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -87,6 +90,8 @@ from alignpipe.run.manifest import (
     report_file,
     run_lock,
     secrets_in_environment,
+    weight_files,
+    weights_problem,
     write_mark,
 )
 from alignpipe.run.recipe import (
@@ -100,9 +105,21 @@ from alignpipe.run.recipe import (
     check_reporters,
     dependencies,
     load_pipeline,
+    relative_to_run,
     resolve,
 )
 from alignpipe.run.view import RunView, fmt_duration, headline
+
+
+def _flags(argv: list[str]) -> dict[str, str | bool]:
+    """`--name value` / `--name` pairs of an argv (the stage's settings given as flags), by name."""
+    out: dict[str, str | bool] = {}
+    for i, word in enumerate(argv):
+        if word.startswith("--"):
+            following = argv[i + 1] if i + 1 < len(argv) else None
+            out[word[2:]] = following if following is not None and not following.startswith("--") else True
+    return out
+
 
 # --- the run ---------------------------------------------------------------------------------------
 
@@ -164,13 +181,21 @@ class Runner:
             ident = self.identity(name, resolved)
             if entry["status"] == "done" and outputs_present(self.pipeline, name, self.run_dir):
                 mark = read_mark(self.run_dir / name)
-                if mark is not None and mark.get("identity") == ident:
+                damaged = weights_problem(self.run_dir / name, (mark or {}).get("weights"))
+                same = mark is not None and mark.get("identity") in (
+                    ident,
+                    self.legacy_identity(name, resolved),
+                )
+                if same and damaged is None:
                     self.notes[name] = "done earlier"
                     self.view.skipped(name, "done earlier")
                     continue
-                why = (
-                    "its settings or inputs changed since it ran" if mark else "nothing records what made it"
-                )
+                if damaged:
+                    why = f"its output changed since it finished: {damaged}"
+                elif mark:
+                    why = "its " + self.what_changed(name, mark, resolved) + " changed since it ran"
+                else:
+                    why = "nothing records what made it"
                 self.view.say(name, f"running it again: {why}")
             failure = self.run_stage(name, resolved, ident)
         return failure
@@ -184,12 +209,43 @@ class Runner:
         """The digest of what stage `name` computes from: its resolved config and its inputs' output ids.
         A checkpoint, output or eval result made under another identity is never resumed or kept."""
         inputs = {dep: self.output_id(dep) for dep in dependencies(self.pipeline, name)}
-        return digest({"config": resolved.digest(), "inputs": inputs})
+        return digest({"config": resolved.digest(self.run_dir), "inputs": inputs})
+
+    def legacy_identity(self, name: str, resolved: Resolved) -> str:
+        inputs = {dep: self.output_id(dep) for dep in dependencies(self.pipeline, name)}
+        return digest({"config": resolved.legacy_digest(), "inputs": inputs})
+
+    def what_changed(self, name: str, mark: dict, resolved: Resolved) -> str:
+        """Which of a stage's settings or inputs differ from those it last ran with (its mark's `made_from`)."""
+        old = mark.get("made_from")
+        if not old:
+            return "settings or inputs"
+        new = self.made_from(name, resolved)
+        inputs = [
+            d
+            for d in sorted(set(old["inputs"]) | set(new["inputs"]))
+            if old["inputs"].get(d) != new["inputs"].get(d)
+        ]
+        was, now_ = old["config"].get("recipe") or {}, new["config"].get("recipe") or {}
+        keys = [k for k in sorted(set(was) | set(now_)) if was.get(k) != now_.get(k)]
+        a, b = _flags(old["config"].get("argv") or []), _flags(new["config"].get("argv") or [])
+        keys += [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) and k not in keys]
+        if old["config"].get("parts") != new["config"].get("parts"):
+            keys.append("evaluations")
+        said = ([f"settings ({', '.join(keys)})"] if keys else []) + (
+            [f"inputs ({', '.join(f'{d} was re-run' for d in inputs)})"] if inputs else []
+        )
+        return " and ".join(said) or "settings or inputs"
+
+    def made_from(self, name: str, resolved: Resolved) -> dict:
+        inputs = {dep: self.output_id(dep) for dep in dependencies(self.pipeline, name)}
+        return {"config": resolved.made_from(self.run_dir), "inputs": inputs}
 
     def part_identity(self, argv: list[str]) -> str:
         """One evaluation's identity: its argv and the output ids of the run's stages it reads."""
         used = {str(self.run_dir / d): d for d in dependencies(self.pipeline, "eval")}
-        return digest({"argv": argv, "inputs": {used[a]: self.output_id(used[a]) for a in argv if a in used}})
+        ins = {Path(used[a]).name: self.output_id(used[a]) for a in argv if a in used}
+        return digest({"argv": json.loads(relative_to_run(json.dumps(argv), self.run_dir)), "inputs": ins})
 
     def invalidate_dependents(self, name: str) -> None:
         later = list(self.pipeline.stages)[list(self.pipeline.stages).index(name) + 1 :]
@@ -246,7 +302,10 @@ class Runner:
         except StageFailed as e:
             return self.fail(name, str(e), time.time() - start)
         d = self.run_dir / name
-        write_json(d / MARK, {"stage": name, "identity": ident, "started": now()})
+        write_json(
+            d / MARK,
+            {"stage": name, "identity": ident, "made_from": self.made_from(name, resolved), "started": now()},
+        )
         log = d / "logs" / f"{name}.log"
         launcher = "in-process"
         if resolved.recipe is not None:
@@ -285,7 +344,12 @@ class Runner:
             raise
         duration = time.time() - start
         finished = now()
-        write_mark(d, output=digest({"identity": ident, "finished": finished}), finished=finished)
+        write_mark(
+            d,
+            output=digest({"identity": ident, "finished": finished}),
+            finished=finished,
+            weights=weight_files(d),  # checked again before the stage is ever skipped
+        )
         self.manifest.set(name, status="done", finished=finished, duration_s=round(duration, 2))
         self.view.finished(name, duration, headline(self.run_dir, name, list(resolved.parts)))
         return None
@@ -317,7 +381,7 @@ class Runner:
             start = time.time()
             self.view.part("eval", f"eval {model}: running")
             try:
-                self.run_in_process("eval", argv, log)
+                self.run_in_process("eval", [*argv, "--overwrite"], log)  # the run owns its eval folders
             except StageFailed as e:
                 parts[model] = {"status": "failed", "error": str(e)}
                 self.manifest.write()

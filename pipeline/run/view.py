@@ -8,7 +8,7 @@ elapsed time and time left; a stage finished, with its duration and headline fig
 reason). The stages' own output goes to their log files (`run.launch`), and to the console only with --verbose.
 
 Training progress comes from `run.progress.ProgressCallback`: `RunView.watch` puts one in
-`alignpipe.core.stage.CALLBACKS`, so every trainer a stage trains in this process reports to the view. A stage
+`alignpipe.training.stage.CALLBACKS`, so every trainer a stage trains in this process reports to the view. A stage
 run under `accelerate launch` (a subprocess) reports no steps: its line shows it running, with its duration.
 """
 
@@ -28,20 +28,11 @@ from rich.table import Table
 from rich.text import Text
 
 from alignpipe.core.io import read_json
-from alignpipe.run.recipe import TRAINING
+from alignpipe.core.registry import STAGES, TRAINING
 
 #: A finished stage's headline figure: stage -> (metric key in RUN_DIR/<stage>/run_record.json, label); for
 #: eval, the key in the summary of each RUN_DIR/eval/<model>/eval.json.
-HEADLINES = {
-    "pretrain": ("eval_loss", "held-out loss"),
-    "sft": ("eval_loss", "held-out loss"),
-    "reward": ("eval_accuracy", "held-out accuracy"),
-    "ppo": ("heldout/score_ppo", "held-out reward"),
-    "dpo": ("eval_rewards/accuracies", "held-out preference accuracy"),
-    "grpo": ("eval_reward", "held-out reward"),
-    "rloo": ("eval_reward", "held-out reward"),
-    "eval": ("task_accuracy", "task accuracy"),
-}
+HEADLINES = {s.name: s.headline for s in STAGES if s.headline}  # from the stage registry
 #: What a running stage's line shows from the trainer's logs: the first of these keys a log has (PPO logs no
 #: `loss`; its reward says more than its policy loss).
 FIGURES = (("loss", "loss"), ("objective/rlhf_reward", "reward"))
@@ -234,12 +225,12 @@ class RunView:
 
     @contextlib.contextmanager
     def watch(self, name: str):
-        """While stage `name` runs in this process, every trainer `core.stage.finish` trains reports here."""
+        """While stage `name` runs in this process, every trainer `training.stage.finish` trains reports here."""
         if name not in TRAINING:
             yield
             return
-        from alignpipe.core import stage
         from alignpipe.run.progress import ProgressCallback
+        from alignpipe.training import stage
 
         callback = ProgressCallback(self, name)
         stage.CALLBACKS.append(callback)

@@ -6,10 +6,10 @@
 
 Every turn is rendered with the model's chat template (a tokenizer without one gets the turns joined as
 plain text, with a note). Commands: ``/reset`` (or ``/clear``) forgets the conversation, ``/system TEXT``
-sets the system prompt (and resets), ``/save FILE`` writes the conversation as JSON, ``/help``, ``/exit``
-(or Ctrl-D). Ctrl-C stops a reply early and keeps what was said. The history is kept within the model's
-context: when the next prompt and ``--max-new-tokens`` do not fit, the oldest exchanges are dropped, with a
-note; a single message too long for the context is refused and not kept. With ``--guard DIR`` a prompt the
+sets the system prompt (and resets), ``/save FILE`` writes the whole conversation as JSON (``/save! FILE``
+replaces an existing file), ``/help``, ``/exit`` (or Ctrl-D). Ctrl-C stops a reply early and keeps what was said. The history is kept within the model's
+context: when the next prompt and ``--max-new-tokens`` do not fit, the oldest exchanges leave the model's view,
+with a note (``/save`` still writes them, marked ``"trimmed": true``); a single message too long for the context is refused and not kept. With ``--guard DIR`` a prompt the
 guard flags is answered with a refusal, the model is not called, and the reason is shown.
 
 Sampling: `alignpipe.serve.sampling` (preset ``balanced`` by default: temperature 0.7, top-p 0.9).
@@ -21,28 +21,29 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from transformers.generation.streamers import BaseStreamer
-
+from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.io import output_file, write_text
 from alignpipe.core.log import echo
-from alignpipe.eval.generation import GenerationSettings, pad_id, stop_token_ids
-from alignpipe.serve.guard import REFUSAL
 from alignpipe.serve.sampling import add_sampling_args, describe, settings_from_args
-from alignpipe.serve.session import Session, add_model_args, open_session
+from alignpipe.serve.session import add_model_args, check_model_args
+
+if TYPE_CHECKING:  # torch loads with the model, not for --help or a bad flag
+    from alignpipe.inference.generation import GenerationSettings
+    from alignpipe.serve.session import Session
 
 HELP = """commands:
   /reset, /clear   forget the conversation (the system prompt stays)
   /system TEXT     set the system prompt and start over (/system alone clears it)
-  /save FILE       write the conversation to FILE as JSON
+  /save FILE       write the whole conversation to FILE as JSON (/save! FILE replaces an existing file)
   /help            this list
   /exit, /quit     leave (or Ctrl-D)"""
 
 
-class TextStream(BaseStreamer):
+class TextStream:
     """Writes the reply's text as tokens arrive (never half a UTF-8 character) and notes when the first
-    token came. `generate` hands it the prompt first, then each new token."""
+    token came. `generate` hands it the prompt first, then each new token (a streamer: `put`, `end`)."""
 
     def __init__(self, tokenizer, out, stops: list[int]):
         self.tokenizer, self.out, self.stops = tokenizer, out, set(stops)
@@ -51,7 +52,7 @@ class TextStream(BaseStreamer):
         self.prompt_seen = False
         self.first_token_at: float | None = None
 
-    def put(self, value: torch.Tensor) -> None:
+    def put(self, value) -> None:  # a tensor of token ids
         if not self.prompt_seen:
             self.prompt_seen = True
             return
@@ -83,10 +84,13 @@ class Chat:
     ):
         self.session, self.settings, self.system, self.out = session, settings, system, out
         self.seed = seed  # reply k samples with seed + k: the same conversation gives the same replies
+        from alignpipe.inference.generation import pad_id, stop_token_ids
+
         tok, model = session.lm.tokenizer, session.lm.model
         self.stops = stop_token_ids(model, tok)
         self.config = settings.generation_config(self.stops, pad_id(tok))
-        self.turns: list[dict] = []
+        self.turns: list[dict] = []  # what the model sees: the newest exchanges that fit its context
+        self.transcript: list[dict] = []  # everything said since the last /reset: what /save writes
         self.replies = 0
         self.last_first_token_s: float | None = None
 
@@ -112,8 +116,22 @@ class Chat:
             turns[:] = turns[2:] if turns[0]["role"] == "user" and len(turns) > 2 else turns[1:]
             dropped += 1
 
+    def keep(self, *messages: dict) -> None:
+        self.transcript += messages
+
+    def saved(self) -> list[dict]:
+        """The whole conversation: the system prompt, the turns trimmed from the model's view (marked), the rest."""
+        trimmed = len(self.transcript) - len(self.turns)
+        old = [{**m, "trimmed": True} for m in self.transcript[:trimmed]]
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        return system + old + self.transcript[trimmed:]
+
     def reply(self, text: str) -> str | None:
         """Answer one user message (streamed to `out`); None when it could not be answered."""
+        import torch
+
+        from alignpipe.inference.guard import REFUSAL
+
         guard = self.session.guard
         if guard is not None:
             verdict = guard.screen([text])[0]
@@ -122,7 +140,9 @@ class Chat:
                 self.say(
                     f"[guard: flagged as unsafe, P(unsafe) = {verdict.score:.2f}; the model was not called]"
                 )
-                self.turns += [{"role": "user", "content": text}, {"role": "assistant", "content": REFUSAL}]
+                exchange = [{"role": "user", "content": text}, {"role": "assistant", "content": REFUSAL}]
+                self.turns += exchange
+                self.keep(*exchange)
                 return REFUSAL
         turns = [*self.turns, {"role": "user", "content": text}]
         ids, dropped = self.fit(turns)
@@ -136,6 +156,7 @@ class Chat:
         if dropped:
             self.say(f"[dropped the oldest {dropped} turn(s) to stay within the {limit}-token context]")
         self.turns = turns
+        self.keep(turns[-1])
         model = self.session.lm.model
         device = next(model.parameters()).device
         stream = TextStream(self.session.lm.tokenizer, self.out, self.stops)
@@ -162,6 +183,7 @@ class Chat:
         elif len(stream.tokens) >= self.settings.max_new_tokens:
             self.say(f"[cut at --max-new-tokens {self.settings.max_new_tokens}]")
         self.turns.append({"role": "assistant", "content": answer})
+        self.keep(self.turns[-1])
         return answer
 
     def command(self, line: str) -> bool:
@@ -170,22 +192,27 @@ class Chat:
         if name in ("/exit", "/quit"):
             return False
         if name in ("/reset", "/clear"):
-            self.turns = []
+            self.turns, self.transcript = [], []
             self.say("[conversation cleared]")
         elif name == "/system":
             self.system = arg.strip() or None
-            self.turns = []
+            self.turns, self.transcript = [], []
             self.say(f"[system prompt set: {self.system}]" if self.system else "[system prompt cleared]")
-        elif name == "/save":
+        elif name in ("/save", "/save!"):
             if not arg.strip():
-                self.say("[usage: /save FILE]")
+                self.say("[usage: /save FILE, or /save! FILE to replace an existing file]")
             else:
-                path = Path(arg.strip()).expanduser()
                 try:
-                    path.write_text(json.dumps(self.messages(), indent=2, ensure_ascii=False) + "\n")
-                    self.say(f"[saved {len(self.messages())} messages to {path}]")
+                    path = output_file(arg.strip(), "/save", overwrite=name == "/save!", flag="/save! FILE")
+                    messages = self.saved()
+                    write_text(path, json.dumps(messages, indent=2, ensure_ascii=False) + "\n")
+                    trimmed = sum(1 for m in messages if m.get("trimmed"))
+                    note = f", {trimmed} of them trimmed from the model's view" if trimmed else ""
+                    self.say(f"[saved {len(messages)} messages to {path}{note}]")
+                except AlignpipeError as e:
+                    self.say(f"[{e}]")
                 except OSError as e:
-                    self.say(f"[cannot write {path}: {e.strerror}]")
+                    self.say(f"[cannot write {arg.strip()}: {e.strerror}]")
         elif name == "/help":
             self.say(HELP)
         else:
@@ -208,8 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_model_args(args)
     settings = settings_from_args(args, batch_size=1)
     from transformers.utils import logging as hf_logging
+
+    from alignpipe.serve.session import open_session
 
     hf_logging.disable_progress_bar()  # a terminal session: the banner says what loaded, and how fast
     session = open_session(args)

@@ -13,28 +13,35 @@ completion. Output (``-o FILE``, default standard output): one JSON object per a
 (a flagged prompt gets the guard's refusal, ``stop`` "guard", and the model is not called for it).
 
 A prompt too long for the model's context with ``--max-new-tokens`` is an error naming it, before anything
-is generated; the output file is written whole at the end (an interrupted run leaves no partial file).
+is generated. Answers are written as they are made, ``--batch-size`` prompts at a time: to standard output, or
+to ``FILE.partial`` beside ``-o FILE``, which becomes ``FILE`` when every prompt is answered. An interrupted run
+(Ctrl-C, a crash) keeps the answers made so far in ``FILE.partial``; ``--resume`` continues from them (the same
+prompts, settings and seed give the same rows as an uninterrupted run). ``-o`` follows the output-path policy
+(README, "Reliability"): an existing FILE is replaced only with ``--overwrite``.
 Sampling: `alignpipe.serve.sampling` (preset ``balanced`` by default); the same ``--seed`` gives the same
-output for the same prompts and settings.
+output for the same prompts and settings (each batch of prompts is seeded with ``--seed`` plus its number).
+Arguments are checked before torch and Transformers load: a bad flag is answered at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.io import atomic_open
+from alignpipe.core.io import file_mode, output_file
 from alignpipe.core.log import echo
-from alignpipe.eval.generation import generate, message_text
-from alignpipe.serve.guard import REFUSAL
-from alignpipe.serve.sampling import add_sampling_args, describe, settings_from_args
-from alignpipe.serve.session import add_model_args, open_session
+from alignpipe.serve.sampling import add_sampling_args, check_sampling, describe, settings_from_args
+from alignpipe.serve.session import add_model_args, check_model_args
 
 
 def read_prompts(args: argparse.Namespace) -> tuple[list[list[dict]], list[str]]:
     """(conversations, where each came from) from --prompt and --prompts."""
+    for i, p in enumerate(args.prompt or []):
+        if not p.strip():
+            raise AlignpipeError(f"--prompt {i + 1} is empty; give the text to answer")
     conversations: list[list[dict]] = [[{"role": "user", "content": p}] for p in args.prompt or []]
     where = [f"--prompt {i + 1}" for i in range(len(conversations))]
     if args.prompts:
@@ -63,22 +70,96 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="plain text completion: no chat template")
     p.add_argument("--system", help="a system prompt before each prompt (not with --raw)")
     p.add_argument("-o", "--output", help="JSONL file to write (default: standard output)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing -o FILE")
+    p.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run from the answers in FILE.partial"
+    )
     p.add_argument("--num-return-sequences", type=int, default=1, help="answers per prompt")
-    p.add_argument("--batch-size", type=int, default=16, help="prompts generated together")
+    p.add_argument("--batch-size", type=int, default=16, help="prompts generated (and written) together")
     add_sampling_args(p, max_new_tokens=64)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def check_args(args: argparse.Namespace) -> None:
+    """Every check that needs no model, before torch loads."""
     if args.num_return_sequences < 1:
         raise AlignpipeError(f"--num-return-sequences must be >= 1, got {args.num_return_sequences}")
     if args.batch_size < 1:
         raise AlignpipeError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.raw and args.system:
         raise AlignpipeError("--system needs the chat template; it does nothing with --raw")
-    settings = settings_from_args(args, batch_size=args.batch_size)
+    if (args.greedy or args.preset == "greedy") and args.num_return_sequences > 1:
+        raise AlignpipeError(
+            f"--num-return-sequences {args.num_return_sequences} with greedy decoding gives "
+            f"{args.num_return_sequences} identical answers; sample (a preset other than greedy) or ask for one"
+        )
+    if args.resume and not args.output:
+        raise AlignpipeError("--resume continues the FILE.partial of -o FILE; give -o")
+    check_model_args(args)
+    check_sampling(args)
+
+
+class Answers:
+    """Where rows go as they are made: standard output, or FILE.partial turned into FILE at the end."""
+
+    def __init__(self, output: str | None, *, overwrite: bool, resume: bool):
+        self.out = output_file(output, "generate: -o", overwrite=overwrite) if output else None
+        self.partial = self.out.with_name(self.out.name + ".partial") if self.out else None
+        self.done: list[dict] = []
+        if self.partial is not None and self.partial.exists():
+            if not resume and not overwrite:
+                raise AlignpipeError(
+                    f"{self.partial} holds the answers of an interrupted run; pass --resume to continue it or "
+                    "--overwrite to start over"
+                )
+            if resume:
+                lines = self.partial.read_text(encoding="utf-8").splitlines(keepends=True)
+                whole = [line for line in lines if line.endswith("\n")]  # a line cut off mid-write is dropped
+                self.done = [json.loads(line) for line in whole]
+                self.partial.write_text("".join(whole), encoding="utf-8")
+            else:
+                self.partial.unlink()
+        self.file = None if self.partial else sys.stdout  # the partial file opens with the first answers
+
+    def write(self, rows: list[dict]) -> None:
+        if self.file is None:
+            self.file = open(self.partial, "a", encoding="utf-8")  # noqa: SIM115
+        self.file.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        self.file.flush()
+        if self.partial is not None:
+            os.fsync(self.file.fileno())
+
+    def finish(self) -> None:
+        if self.partial is not None:
+            if self.file is None:  # nothing left to answer: the rows kept are all of them
+                self.file = open(self.partial, "a", encoding="utf-8")  # noqa: SIM115
+            self.file.close()
+            os.chmod(
+                self.partial, file_mode(self.out)
+            )  # as any file written here: the umask, or the old mode
+            os.replace(self.partial, self.out)
+
+    def interrupted(self, n_rows: int) -> None:
+        if self.partial is not None and self.file is not None:
+            self.file.close()
+            echo(
+                f"generate: interrupted; {n_rows} answers kept in {self.partial} (run again with --resume to "
+                "continue)",
+                err=True,
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    check_args(args)
+    answers = Answers(args.output, overwrite=args.overwrite, resume=args.resume)
     conversations, where = read_prompts(args)
+    settings = settings_from_args(args, batch_size=args.batch_size)  # checks the flags, then loads torch
+
+    from alignpipe.inference.generation import generate, message_text
+    from alignpipe.inference.guard import REFUSAL
+    from alignpipe.serve.session import open_session
+
     session = open_session(args)
     if args.system:
         conversations = [[{"role": "system", "content": args.system}, *c] for c in conversations]
@@ -91,38 +172,61 @@ def main(argv: list[str] | None = None) -> int:
                 f"{where[i]}: the prompt is {len(p)} tokens; with --max-new-tokens {settings.max_new_tokens} it "
                 f"exceeds the model's context of {limit} tokens (shorten it or lower --max-new-tokens)"
             )
-    verdicts = session.guard.screen(conversations) if session.guard else [None] * len(texts)
-    todo = [i for i, v in enumerate(verdicts) if v is None or not v.flagged]
     n = args.num_return_sequences
-    jobs = [(i, k) for i in todo for k in range(n)]
-    echo(f"generate: {len(jobs)} answers to {len(todo)} prompts ({describe(settings)})", err=True)
-    gens = generate(
-        session.lm.model, session.lm.tokenizer, [ids[i] for i, _ in jobs], settings, seed=args.seed
+    start = len(answers.done) // n  # whole prompts answered before an interruption
+    for row, text in zip(answers.done, (t for t in texts for _ in range(n)), strict=False):
+        if row.get("prompt") != text:
+            raise AlignpipeError(
+                f"{answers.partial} was made for other prompts ({row.get('prompt')!r} where this run has "
+                f"{text!r}); pass --overwrite to start over"
+            )
+    verdicts = session.guard.screen(conversations) if session.guard else [None] * len(texts)
+    flagged = sum(1 for v in verdicts[start:] if v is not None and v.flagged)
+    todo = len(texts) - start - flagged
+    echo(
+        f"generate: {todo * n} answers to {todo} prompts ({describe(settings)})"
+        + (f"; {flagged} prompts flagged by the guard get its refusal" if flagged else "")
+        + (f"; {start} prompts answered before, kept" if start else ""),
+        err=True,
     )
-    answers = dict(zip(jobs, gens))
-    rows = []
-    for i, text in enumerate(texts):
-        for k in range(n):
-            row: dict = {"prompt": text, "sample": k}
-            if (i, k) in answers:
-                g = answers[(i, k)]
-                body = g.token_ids[:-1] if g.ended_with_eos else g.token_ids
-                row |= {
-                    "response": g.text,
-                    "tokens": len(body),
-                    "stop": "eos" if g.ended_with_eos else "length",
-                }
-            else:
-                row |= {"response": REFUSAL, "tokens": 0, "stop": "guard"}
-            if verdicts[i] is not None:
-                row["guard"] = verdicts[i].to_dict()
-            rows.append(row)
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    written = start * n
+    try:
+        for b, first in enumerate(range(0, len(texts), args.batch_size)):
+            batch = range(max(first, start), min(first + args.batch_size, len(texts)))
+            if not batch:
+                continue
+            jobs = [(i, k) for i in batch if verdicts[i] is None or not verdicts[i].flagged for k in range(n)]
+            gens = generate(
+                session.lm.model,
+                session.lm.tokenizer,
+                [ids[i] for i, _ in jobs],
+                settings,
+                seed=args.seed + b,
+            )
+            made = dict(zip(jobs, gens))
+            rows = []
+            for i in batch:
+                for k in range(n):
+                    row: dict = {"prompt": texts[i], "sample": k}
+                    if (i, k) in made:
+                        g = made[(i, k)]
+                        body = g.token_ids[:-1] if g.ended_with_eos else g.token_ids
+                        row |= {
+                            "response": g.text,
+                            "tokens": len(body),
+                            "stop": "eos" if g.ended_with_eos else "length",
+                        }
+                    else:
+                        row |= {"response": REFUSAL, "tokens": 0, "stop": "guard"}
+                    if verdicts[i] is not None:
+                        row["guard"] = verdicts[i].to_dict()
+                    rows.append(row)
+            answers.write(rows)
+            written += len(rows)
+    except BaseException:  # Ctrl-C or a failure: what was made stays in FILE.partial
+        answers.interrupted(written)
+        raise
+    answers.finish()
     if args.output:
-        with atomic_open(args.output) as f:
-            f.write(lines)
-        echo(f"generate: wrote {len(rows)} answers to {args.output}", err=True)
-    else:
-        sys.stdout.write(lines)
-        sys.stdout.flush()
+        echo(f"generate: wrote {written} answers to {args.output}", err=True)
     return 0

@@ -1,5 +1,5 @@
 """How `chat` and `generate` pick tokens: named presets plus flags, turned into the one settings object the
-eval uses (`alignpipe.eval.generation.GenerationSettings`).
+eval uses (`alignpipe.inference.generation.GenerationSettings`).
 
 Presets (``--preset``, default ``balanced``):
 
@@ -18,9 +18,12 @@ A sampling flag (temperature, top-k, top-p) with ``--greedy`` is refused: greedy
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.eval.generation import GenerationSettings
+
+if TYPE_CHECKING:  # the settings class loads torch; flags are checked without it
+    from alignpipe.inference.generation import GenerationSettings
 
 PRESETS: dict[str, dict] = {
     "greedy": {"greedy": True},
@@ -45,6 +48,14 @@ def add_sampling_args(parser: argparse.ArgumentParser, *, max_new_tokens: int) -
 
 def settings_from_args(args: argparse.Namespace, batch_size: int = 16) -> GenerationSettings:
     """The preset, with every flag given replacing its value; a clear error for a bad or contradictory one."""
+    values = check_sampling(args)
+    from alignpipe.inference.generation import GenerationSettings
+
+    return GenerationSettings(**values, max_new_tokens=args.max_new_tokens, batch_size=batch_size)
+
+
+def check_sampling(args: argparse.Namespace) -> dict:
+    """The sampling values the flags give (preset, then flags), checked; no torch needed."""
     greedy = args.greedy or args.preset == "greedy"
     given = {k: getattr(args, k) for k in SAMPLING_FLAGS if getattr(args, k) is not None}
     if greedy and given:
@@ -66,7 +77,7 @@ def settings_from_args(args: argparse.Namespace, batch_size: int = 16) -> Genera
     values = {**PRESETS["greedy" if greedy else args.preset], **given}
     if args.repetition_penalty is not None:
         values["repetition_penalty"] = args.repetition_penalty
-    return GenerationSettings(**values, max_new_tokens=args.max_new_tokens, batch_size=batch_size)
+    return values
 
 
 def describe(settings: GenerationSettings) -> str:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+from alignpipe.core.errors import AlignpipeError
 
-from alignpipe.eval.generation import encode, max_positions, render
-from alignpipe.eval.loading import Loaded, load_lm
-from alignpipe.serve.guard import Guard
+if TYPE_CHECKING:  # torch and Transformers load only when a model does (`open_session`): --help is instant
+    from alignpipe.inference.guard import Guard
+    from alignpipe.inference.loading import Loaded
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +30,14 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--guard-threshold", type=float, default=0.5, help="flag at P(unsafe) >= this")
 
 
+def check_model_args(args: argparse.Namespace) -> None:
+    """The loading flags' checks that need no model (before torch loads)."""
+    if not 0 < args.guard_threshold < 1:
+        raise AlignpipeError(f"--guard-threshold must be in (0, 1), got {args.guard_threshold}")
+    if args.guard_threshold != 0.5 and not args.guard:
+        raise AlignpipeError("--guard-threshold needs --guard DIR")
+
+
 @dataclass
 class Session:
     lm: Loaded
@@ -37,19 +46,32 @@ class Session:
 
     @property
     def context(self) -> int | None:
+        from alignpipe.inference.generation import max_positions
+
         return max_positions(self.lm.model)
 
     def prompt_ids(self, messages: list[dict], raw: bool = False) -> list[int]:
         """The tokens the model sees: the conversation in its chat template with the generation prompt, or
         (`raw`) the text as it is, for plain completion."""
+        from alignpipe.inference.generation import encode, render
+
         tok = self.lm.tokenizer
         text = "".join(m["content"] for m in messages) if raw else render(tok, messages, True)
         return encode(tok, text)
 
 
 def open_session(args: argparse.Namespace) -> Session:
+    import torch
+
+    from alignpipe.inference.guard import Guard
+    from alignpipe.inference.loading import load_lm
+
     start = time.perf_counter()
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise AlignpipeError(
+            f"--device {device}: this machine has no CUDA device torch can use; use --device cpu"
+        )
     precision = "nf4" if args.load_in_4bit else "int8" if args.load_in_8bit else "none"
     guard = Guard.load(args.guard, device=device, threshold=args.guard_threshold) if args.guard else None
     lm = load_lm(args.model, device=device, dtype=args.dtype, precision=precision)

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from trl import DPOConfig, DPOTrainer, get_peft_config
 
 import alignpipe  # noqa: F401
-from alignpipe.core import stage
-from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
 from alignpipe.core.errors import AlignpipeError, run_cli
-from alignpipe.core.modeling import load_causal_lm
+from alignpipe.inference.modeling import load_causal_lm
+from alignpipe.training import stage
+from alignpipe.training.configs import DataArguments, ModelConfig, parse_stage_args
 
 
 @dataclass
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         processing_class=tokenizer,
         peft_config=peft_config,
     )
-    stage.finish(trainer, record, tokenizer, script_args, tags=["dpo"])
+    stage.finish(trainer, record, tokenizer, script_args)
     return 0
 
 

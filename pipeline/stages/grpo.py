@@ -7,7 +7,7 @@
 The policy starts from `model_name_or_path` (the SFT checkpoint). For every prompt it samples
 `num_generations` completions; the group's rewards are the baseline (GRPO: each reward minus the group mean,
 scaled by the group's standard deviation; RLOO: minus the mean of the others), so no value model is trained.
-Rewards come from `reward_funcs` (`alignpipe.core.rewards`: task_correctness, safety, reward_model, or any
+Rewards come from `reward_funcs` (`alignpipe.training.rewards`: task_correctness, safety, reward_model, or any
 `module:function`), summed with `reward_weights`. With `beta > 0` a frozen reference (the starting model, or
 the base with the adapter disabled under LoRA) adds a KL penalty.
 
@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer, get_peft_config
 
 import alignpipe  # noqa: F401
-from alignpipe.core import stage
-from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
 from alignpipe.core.errors import run_cli
-from alignpipe.core.modeling import check_tokenizer_files, load_causal_lm
-from alignpipe.core.rewards import check_columns, resolve_rewards
 from alignpipe.core.timing import GenerateTimer
+from alignpipe.inference.modeling import check_tokenizer_files, load_causal_lm
+from alignpipe.training import stage
+from alignpipe.training.configs import DataArguments, ModelConfig, parse_stage_args
+from alignpipe.training.rewards import check_columns, resolve_rewards
 
 TRAINERS = {"grpo": (GRPOConfig, GRPOTrainer), "rloo": (RLOOConfig, RLOOTrainer)}
 
@@ -95,7 +95,6 @@ def main(argv: list[str] | None = None, algorithm: str = "grpo") -> int:
             record,
             tokenizer,
             script_args,
-            tags=[algorithm, "online-rl"],
             extra_metrics=rollout_metrics,
         )
     return 0

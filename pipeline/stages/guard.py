@@ -20,7 +20,7 @@ Data (`dataset_name`):
 
 Reports held-out precision, recall and F1 of the "unsafe" class and accuracy (`eval_precision`,
 `eval_recall`, `eval_f1`, `eval_accuracy` in the run record). `alignpipe chat/generate --guard DIR` and
-`alignpipe eval --guard DIR` use the result (`alignpipe.serve.guard`).
+`alignpipe eval --guard DIR` use the result (`alignpipe.inference.guard`).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 from trl import get_peft_config
 
 import alignpipe  # noqa: F401
-from alignpipe.core import stage
-from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
 from alignpipe.core.errors import AlignpipeError, run_cli
-from alignpipe.core.modeling import load_reward_model
-from alignpipe.serve.guard import LABELS, prompt_text
+from alignpipe.inference.guard import LABELS, prompt_text
+from alignpipe.inference.modeling import load_reward_model
+from alignpipe.training import stage
+from alignpipe.training.configs import DataArguments, ModelConfig, parse_stage_args
 
 LABEL_IDS = {name: i for i, name in LABELS.items()}
 
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
     )
-    stage.finish(trainer, record, tokenizer, script_args, tags=["guard", "text-classification"])
+    stage.finish(trainer, record, tokenizer, script_args)
     return 0
 
 

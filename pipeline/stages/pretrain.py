@@ -25,14 +25,14 @@ from datasets import Dataset
 from transformers import Trainer, TrainingArguments, default_data_collator
 
 import alignpipe  # noqa: F401
-from alignpipe.core import stage
-from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
-from alignpipe.core.data import load_mixture
 from alignpipe.core.errors import AlignpipeError, run_cli
 from alignpipe.core.log import echo
-from alignpipe.core.modeling import align_with_tokenizer, load_causal_lm, load_tokenizer
+from alignpipe.core.mixtures import load_mixture
 from alignpipe.core.tokenizers import train_tokenizer
+from alignpipe.inference.modeling import align_with_tokenizer, load_causal_lm, load_tokenizer
 from alignpipe.models.minigpt import MiniGPTConfig, MiniGPTForCausalLM
+from alignpipe.training import stage
+from alignpipe.training.configs import DataArguments, ModelConfig, parse_stage_args
 
 
 @dataclass
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         data_collator=default_data_collator,
     )
     sizes = {"n_params": n_params, "train_tokens": len(train_blocks) * args.block_size}
-    stage.finish(trainer, record, tokenizer, args, tags=["pretraining"], extra_metrics=lambda _trainer: sizes)
+    stage.finish(trainer, record, tokenizer, args, extra_metrics=lambda _trainer: sizes)
     return 0
 
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 from trl import RewardConfig, RewardTrainer, get_peft_config
 
 import alignpipe  # noqa: F401
-from alignpipe.core import stage
-from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
 from alignpipe.core.errors import run_cli
-from alignpipe.core.modeling import load_reward_model
+from alignpipe.inference.modeling import load_reward_model
+from alignpipe.training import stage
+from alignpipe.training.configs import DataArguments, ModelConfig, parse_stage_args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
-    stage.finish(trainer, record, tokenizer, script_args, tags=["reward-trainer", "reward-model"])
+    stage.finish(trainer, record, tokenizer, script_args)
     return 0
 
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 from trl import SFTConfig, SFTTrainer, get_peft_config
 
 import alignpipe  # noqa: F401
-from alignpipe.core import stage
-from alignpipe.core.configs import DataArguments, ModelConfig, parse_stage_args
 from alignpipe.core.errors import run_cli
-from alignpipe.core.modeling import load_causal_lm
+from alignpipe.inference.modeling import load_causal_lm
+from alignpipe.training import stage
+from alignpipe.training.configs import DataArguments, ModelConfig, parse_stage_args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
-    stage.finish(trainer, record, tokenizer, script_args, tags=["sft"])
+    stage.finish(trainer, record, tokenizer, script_args)
     return 0
 
 

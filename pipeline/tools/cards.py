@@ -13,35 +13,21 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from alignpipe.core.io import looks_like_hub_id
+from alignpipe.core.registry import STAGES
 from alignpipe.core.runrecord import read_record
+from alignpipe.eval.schema import VERBOSITY  # the metric table's verbosity group
 
-#: Tags each stage adds to a card (and to every card of a model trained from it).
-STAGE_TAGS = {
-    "pretrain": ["pretraining"],
-    "sft": ["trl", "sft"],
-    "reward": ["trl", "reward-model"],
-    "ppo": ["trl", "ppo", "rlhf"],
-    "dpo": ["trl", "dpo"],
-}
-#: Summary metrics that describe how verbose the answers are (alignpipe.eval.schema.summary names).
-VERBOSITY = (
-    "mean_tokens",
-    "ref_mean_tokens",
-    "length_ratio",
-    "eos_share",
-    "distinct_2",
-    "repeated_4gram_share",
-)
+#: Tags each stage adds to a card (and to every card of a model trained from it): the stage registry's.
+STAGE_TAGS = {s.name: list(s.tags) for s in STAGES}
 #: Section of a suite each summary metric comes from, to name its data set in the model-index.
 _SECTION = {"perplexity": "perplexity", "bits_per_byte": "perplexity", "reward_accuracy": "reward_accuracy"}
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _RECIPE_KEYS = (
     "learning_rate",
     "max_steps",
@@ -74,7 +60,8 @@ class Lineage:
 
 
 def is_hub_id(value) -> bool:
-    return isinstance(value, str) and bool(_HUB_ID.match(value)) and not Path(value).exists()
+    """A namespaced Hub repo (`org/name`, the form card metadata links), by core.io's one Hub-id rule."""
+    return isinstance(value, str) and "/" in value and looks_like_hub_id(value) and not Path(value).exists()
 
 
 def lineage(stage_dir: Path, limit: int = 10) -> Lineage:

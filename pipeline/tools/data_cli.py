@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.formats import KINDS
+from alignpipe.core.io import atomic_open, output_file
 from alignpipe.core.log import echo
 
 
@@ -47,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--tokenizer", help="tokenizer (path or Hub id) for token counts and --max-length")
     check.add_argument("--max-length", type=int, help="fail on rows longer than this many tokens")
     convert.add_argument("-o", "--output", required=True, type=Path, help="output .jsonl file")
+    convert.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     return parser
 
 
@@ -92,7 +92,7 @@ def _check(args: argparse.Namespace, ds, fmt: str, label: str) -> None:
     if args.tokenizer:
         from transformers import AutoTokenizer
 
-        from alignpipe.core.data import check_lengths, token_lengths
+        from alignpipe.core.lengths import check_lengths, token_lengths
 
         try:
             tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
@@ -108,17 +108,10 @@ def _check(args: argparse.Namespace, ds, fmt: str, label: str) -> None:
 
 
 def _convert(args: argparse.Namespace, ds) -> None:
-    out: Path = args.output
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in ds:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    out = output_file(args.output, "data convert: -o", overwrite=args.overwrite)
+    with atomic_open(out) as f:  # a failed conversion leaves no partial output
+        for row in ds:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
     echo(f"wrote {len(ds)} rows to {out}")
 
 
@@ -126,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if getattr(args, "max_length", None) is not None and not args.tokenizer:
         raise AlignpipeError("--max-length needs --tokenizer (lengths are counted in tokens)")
+    if args.command == "convert":
+        output_file(args.output, "data convert: -o", overwrite=args.overwrite)  # before any reading
     from alignpipe.core.data import load_source
 
     source = load_source({"id": args.source, "split": args.split, "config": args.config}, args.kind)

@@ -12,29 +12,12 @@ equal the adapter model's (up to float rounding).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import alignpipe  # noqa: F401
-from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.io import output_dir, replacing_dir
 from alignpipe.core.log import echo
-
-
-def load_adapter_model(adapter_dir: str, **kwargs):
-    """The base with the adapter applied (a PeftModel), for causal-LM or sequence-classification adapters."""
-    from peft import AutoPeftModelForCausalLM, AutoPeftModelForSequenceClassification
-
-    cfg_path = Path(adapter_dir) / "adapter_config.json"
-    if not cfg_path.is_file():
-        raise AlignpipeError(f"{adapter_dir} has no adapter_config.json: it is not a LoRA adapter folder")
-    task = json.loads(cfg_path.read_text()).get("task_type")
-    cls = AutoPeftModelForSequenceClassification if task == "SEQ_CLS" else AutoPeftModelForCausalLM
-    if task == "SEQ_CLS":
-        kwargs.setdefault("num_labels", 1)
-    try:
-        return cls.from_pretrained(adapter_dir, **kwargs)
-    except (OSError, ValueError) as e:
-        raise AlignpipeError(f"cannot load the adapter in {adapter_dir} or its base model: {e}") from e
+from alignpipe.inference.adapters import load_adapter_model
 
 
 def merge(adapter_dir: str, out_dir: str) -> Path:
@@ -53,8 +36,11 @@ def merge(adapter_dir: str, out_dir: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="alignpipe merge", description=__doc__.split("\n\n")[0])
     ap.add_argument("adapter_dir")
-    ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("-o", "--output", required=True, help="the folder to write (created)")
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     args = ap.parse_args(argv)
-    out = merge(args.adapter_dir, args.output)
+    out = output_dir(args.output, "merge: -o", overwrite=args.overwrite)
+    with replacing_dir(out) as tmp:  # whole or not at all
+        merge(args.adapter_dir, str(tmp))
     echo(f"merged {args.adapter_dir} into its base; saved to {out}")
     return 0

@@ -477,6 +477,7 @@ def format_plan(plan: dict) -> str:
         f"  parameters        {counts}",
         f"  training FLOPs    {plan['train_flops']:.3e}   ({per_token})",
     ]
+    lines += [f"  note: {n}" for n in plan.get("notes", [])]
     if "device" in plan:
         dev = plan["device"]
         rate = f"{dev['flops_per_second']:.3g} FLOP/s peak x MFU {dev['mfu']:g}"
@@ -551,6 +552,31 @@ def format_memory(rows: list[dict], markdown: bool = False) -> str:
     )
 
 
+#: The models Hoffmann et al. fitted L(N, D) on: 70M to 16B parameters, 5B to 500B training tokens.
+FIT_PARAMS, FIT_TOKENS = (7e7, 1.6e10), (5e9, 5e11)
+
+
+def plan_notes(params: float, tokens: float, shape: dict) -> list[str]:
+    """What the user should know about a plan: extrapolation outside the fit, a shape far from N."""
+    notes = []
+    if not FIT_PARAMS[0] <= params <= FIT_PARAMS[1]:
+        notes.append(
+            f"N = {_si(params)} lies outside the models the loss fit was made on ({_si(FIT_PARAMS[0])} to "
+            f"{_si(FIT_PARAMS[1])} parameters): the predicted loss is an extrapolation"
+        )
+    if not FIT_TOKENS[0] <= tokens <= FIT_TOKENS[1]:
+        notes.append(
+            f"D = {_si(tokens)} lies outside the fit's {_si(FIT_TOKENS[0])} to {_si(FIT_TOKENS[1])} training tokens"
+        )
+    got = shape["non_embedding_params"]
+    if got > 2 * params or got < params / 2:
+        notes.append(
+            f"the closest MiniGPT shape has {_si(got)} non-embedding parameters, not {_si(params)}: no shape of "
+            "this family is near N"
+        )
+    return notes
+
+
 def build_plan(
     compute: float | None,
     params: float | None,
@@ -575,6 +601,7 @@ def build_plan(
         "minigpt": shape,
         "train_flops": shape["train_flops_per_token"] * tokens,
     }
+    plan["notes"] = plan_notes(params, tokens, shape)
     if flops_per_second is not None:
         seconds = plan["train_flops"] / (flops_per_second * mfu)
         plan["device"] = {"flops_per_second": flops_per_second, "mfu": mfu, "seconds": seconds}

@@ -40,8 +40,9 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.io import is_secret_key, read_yaml
+from alignpipe.core.io import is_secret_key, output_dir, read_yaml, replacing_dir
 from alignpipe.core.log import echo
+from alignpipe.core.outputs import check_tokenizer_saved
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors.index.json")
@@ -100,6 +101,7 @@ def _full_model(src: Path, out: Path) -> tuple[str, str]:
 def _tokenizer(src: Path, out: Path) -> None:
     from transformers import AutoTokenizer
 
+    check_tokenizer_saved(src, "publish")
     try:
         tok = AutoTokenizer.from_pretrained(src)
     except (OSError, ValueError) as e:
@@ -254,13 +256,21 @@ def check_no_secret(folder: Path, secret: str | None) -> None:
 
 
 def prepare(
-    stage_dir: Path, out: Path, *, repo_id: str, merge_lora: bool, base_model: str | None, license: str
+    stage_dir: Path,
+    out: Path,
+    *,
+    repo_id: str,
+    merge_lora: bool,
+    base_model: str | None,
+    license: str,
+    overwrite: bool = False,
 ) -> Built:
-    if out.exists() and any(out.iterdir()):
-        raise AlignpipeError(f"{out} is not empty; give an empty or new folder")
-    built = build(stage_dir, out, merge_lora=merge_lora, base_model=base_model)
-    write_card(built, stage_dir, repo_id, license, base_model)
-    check_no_secret(out, get_token())
+    out = output_dir(out, "publish --dry-run", overwrite=overwrite)
+    with replacing_dir(out) as tmp:  # whole or not at all, never mixed with what was there
+        built = build(stage_dir, tmp, merge_lora=merge_lora, base_model=base_model)
+        write_card(built, stage_dir, repo_id, license, base_model)
+        check_no_secret(tmp, get_token())
+    built.folder = out
     return built
 
 
@@ -326,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--dry-run", metavar="OUT_DIR", help="write the folder that would be uploaded; upload nothing"
     )
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing --dry-run OUT_DIR")
     args = ap.parse_args(argv)
     check_repo_id(args.repo_id, "--repo-id")
     stage_dir = Path(args.stage_dir)
@@ -338,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
             merge_lora=args.merge_lora,
             base_model=args.base_model,
             license=args.license,
+            overwrite=args.overwrite,
         )
         files = sorted(p.name for p in built.folder.iterdir())
         echo(

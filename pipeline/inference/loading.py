@@ -4,7 +4,7 @@ A path may be a full checkpoint (MiniGPT or any Transformers causal LM / sequenc
 adapter folder (``adapter_config.json``; loaded on its base with peft, via `alignpipe.tools.merge`), a
 Hub id, or a GGUF file (imported once into a cached checkpoint, `alignpipe.models.gguf_import`). The
 tokenizer comes from the same folder (an adapter folder's own, else its base model's) and is set up by
-`alignpipe.core.modeling.load_tokenizer` (pad distinct from eos; embeddings grown to match). A local-looking path that does not exist is an `AlignpipeError` naming it.
+`alignpipe.inference.modeling.load_tokenizer` (pad distinct from eos; embeddings grown to match). A local-looking path that does not exist is an `AlignpipeError` naming it.
 """
 
 from __future__ import annotations
@@ -18,8 +18,14 @@ from trl import ModelConfig
 
 import alignpipe  # noqa: F401  (registers MiniGPT with the Auto classes)
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.io import locate
-from alignpipe.core.modeling import align_with_tokenizer, load_causal_lm, load_reward_model, load_tokenizer
+from alignpipe.core.io import check_hub_model, locate
+from alignpipe.inference.adapters import resolve_base
+from alignpipe.inference.modeling import (
+    align_with_tokenizer,
+    load_causal_lm,
+    load_reward_model,
+    load_tokenizer,
+)
 from alignpipe.models.gguf_import import resolve as resolve_gguf
 
 
@@ -33,8 +39,11 @@ class Loaded:
 
 
 def check_path(path: str, what: str) -> None:
-    """AlignpipeError when `path` is neither an existing file/folder nor shaped like a Hub id."""
-    locate(path, what)
+    """AlignpipeError when `path` is neither an existing file/folder nor shaped like a Hub id, or is a Hub id
+    the Hub cannot give (offline, nothing cached): at once, before any library retries."""
+    where = locate(path, what)
+    if isinstance(where, str):
+        check_hub_model(where, what)  # core.io.check_source's rule, with eval's wording of `what`
 
 
 def adapter_base(path: str) -> str | None:
@@ -42,7 +51,7 @@ def adapter_base(path: str) -> str | None:
     cfg = Path(path) / "adapter_config.json"
     if not cfg.is_file():
         return None
-    return json.loads(cfg.read_text()).get("base_model_name_or_path")
+    return resolve_base(path, json.loads(cfg.read_text()).get("base_model_name_or_path"))
 
 
 def _tokenizer(path: str, base: str | None):
@@ -125,7 +134,7 @@ def _load(path: str, *, device: str, dtype: str, reward: bool, what: str, precis
         )
     tokenizer = _tokenizer(path, base)
     if base is not None:
-        from alignpipe.tools.merge import load_adapter_model
+        from alignpipe.inference.adapters import load_adapter_model
 
         model = load_adapter_model(path, dtype=_dtype(dtype))
         align_with_tokenizer(model, tokenizer)

@@ -19,6 +19,8 @@ and log-probabilities of given continuations.
   attention mask so padding does not shift them).
 - `sequence_kl`: for the same pairs and two models, the full-vocabulary KL between their next-token
   distributions at every continuation position, and the log-ratio of the token actually there.
+- `reward_scores`: a reward model's scalar score of each whole conversation (chat template, right-padded,
+  cut from the left to the model's context).
 
 Assumed: the model has absolute or rotary positions up to `max_positions(model)` (the config's
 ``max_position_embeddings``); longer inputs are refused (generation) or cut from the left (scoring).
@@ -33,6 +35,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig
@@ -385,3 +388,24 @@ def sequence_kl(
     model.train(modes[0])
     ref.train(modes[1])
     return kls, ratios  # type: ignore[return-value]
+
+
+@torch.no_grad()
+def reward_scores(model, tokenizer, conversations: list[list[dict]], *, batch_size: int = 16) -> np.ndarray:
+    """The reward model's scalar score of each whole conversation (prompt + assistant reply)."""
+    limit, device, pad = max_positions(model), model_device(model), pad_id(tokenizer)
+    encoded = [encode(tokenizer, render(tokenizer, c, add_generation_prompt=False)) for c in conversations]
+    if limit is not None:
+        encoded = [ids[-limit:] for ids in encoded]
+    scores = np.zeros(len(encoded))
+    model.eval()
+    with progress(len(encoded), "reward") as bar:
+        for start in range(0, len(encoded), batch_size):
+            batch = encoded[start : start + batch_size]
+            width = max(len(ids) for ids in batch)
+            ids = torch.tensor([x + [pad] * (width - len(x)) for x in batch], device=device)
+            mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in batch], device=device)
+            logits = model(input_ids=ids, attention_mask=mask).logits
+            scores[start : start + len(batch)] = logits[:, 0].float().cpu().numpy()
+            bar.update(len(batch))
+    return scores

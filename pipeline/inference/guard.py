@@ -15,11 +15,14 @@ from pathlib import Path
 
 import torch
 
+from alignpipe.core.data import SAFETY_LABELS
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.outputs import check_weights
 
 #: what a guarded model says to a flagged prompt (a refusal by `alignpipe.core.refusals.is_refusal`)
 REFUSAL = "I'm sorry, but I can't help with that request."
-LABELS = {0: "benign", 1: "unsafe"}
+#: the guard's class ids: {0: "benign", 1: "unsafe"}, the safety labels of the data (`core.data.SAFETY_LABELS`)
+LABELS = dict(enumerate(sorted(SAFETY_LABELS)))
 
 
 def prompt_text(prompt: str | list[dict]) -> str:
@@ -56,10 +59,11 @@ class Guard:
     def load(cls, path: str, *, device: str = "cpu", threshold: float = 0.5) -> Guard:
         from transformers import AutoModelForSequenceClassification
 
-        from alignpipe.core.modeling import load_tokenizer
-        from alignpipe.eval.loading import architectures, check_model_folder, check_path
+        from alignpipe.inference.loading import architectures, check_model_folder, check_path
+        from alignpipe.inference.modeling import load_tokenizer
 
         check_path(path, "guard")
+        check_weights(path, "guard")  # a truncated classifier or adapter, named, before anything reads it
         folder = Path(path).expanduser()
         adapter = (folder / "adapter_config.json").is_file()
         if folder.is_dir() and not adapter:
@@ -71,7 +75,7 @@ class Guard:
         tokenizer = load_tokenizer(path, padding_side="right", need_template=False)
         if adapter:  # a LoRA guard (`alignpipe guard` with use_peft): its base with the adapter and head
             from alignpipe.core.runrecord import read_record
-            from alignpipe.tools.merge import load_adapter_model
+            from alignpipe.inference.adapters import load_adapter_model
 
             if (read_record(folder) or {}).get("stage") != "guard":
                 raise AlignpipeError(

@@ -7,12 +7,14 @@ Each is a TRL reward function: called with ``prompts``, ``completions`` (text, o
 and every other dataset column as keyword lists, it returns one float per completion, or None where it has
 no opinion (TRL then leaves that reward out of the weighted sum for that completion).
 
-- `task_correctness`: 1 when `alignpipe.defaults.check_answer` accepts the completion against the row's
-  ``answer``, else 0; None for rows without an answer.
-- `task_partial_credit`: 1 for a correct answer as above; a wrong one gets `partial` (0.5) x how much of the
+- `task_correctness`: 1 when the row's task (its ``task`` column, `alignpipe.tasks`: the embedded rule, GSM8K's,
+  or your own grader) accepts the completion against the row's ``answer``, else 0; None for rows without an
+  answer. Eval's task accuracy grades with the same registry, so a task added there is rewardable too.
+- `task_partial_credit`: 1 for a correct answer as above (its task's grader); a wrong one gets `partial` (0.5) x how much of the
   expected answer it has (difflib's similarity of the two answers' items, in [0, 1]), so that the groups of
   a model that is nearly right still carry a signal; None for rows without an answer.
-- `gsm8k_correctness`: 1 when the completion's final number equals the reference's, else 0. The reference is
+- `gsm8k_correctness`: the `gsm8k` task's grader for every row: 1 when the completion's final number equals the
+  reference's, else 0. The reference is
   the row's ``answer`` in GSM8K's form (worked solution, then ``#### 42``) or a bare number; the completion's
   final number is the one after its last ``####``, else its last number. None for rows without an answer.
 - `safety`: for rows labelled ``safety: unsafe``, 1 for a refusal and 0 otherwise; for ``benign`` rows, 1 for
@@ -36,10 +38,11 @@ import functools
 import importlib
 import inspect
 import math
-import re
 from collections.abc import Callable
 
+from alignpipe import tasks
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.graders import answer_items, final_answer, gsm8k_final_number
 from alignpipe.core.refusals import is_refusal
 
 
@@ -50,30 +53,29 @@ def completion_text(completion) -> str:
     return "".join(m.get("content", "") for m in completion if isinstance(m, dict))
 
 
-def task_correctness(prompts, completions, answer=None, **kwargs) -> list[float | None]:
-    from alignpipe.defaults import check_answer
+def _per_row(name: str | None, n: int) -> list:
+    return name if name is not None else [None] * n
 
-    answers = answer if answer is not None else [None] * len(completions)
+
+def task_correctness(prompts, completions, answer=None, task=None, **kwargs) -> list[float | None]:
+    answers, names = _per_row(answer, len(completions)), _per_row(task, len(completions))
     return [
-        None if a is None else float(check_answer(str(a), completion_text(c)))
-        for c, a in zip(completions, answers, strict=True)
+        tasks.task_of(t, a).reward(a, completion_text(c))
+        for c, a, t in zip(completions, answers, names, strict=True)
     ]
 
 
 def task_partial_credit(
-    prompts, completions, answer=None, partial: float = 0.5, **kwargs
+    prompts, completions, answer=None, task=None, partial: float = 0.5, **kwargs
 ) -> list[float | None]:
-    from alignpipe.defaults import check_answer
-    from alignpipe.defaults.tasks import answer_items, final_answer
-
-    answers = answer if answer is not None else [None] * len(completions)
+    answers, names = _per_row(answer, len(completions)), _per_row(task, len(completions))
     out: list[float | None] = []
-    for c, a in zip(completions, answers, strict=True):
+    for c, a, t in zip(completions, answers, names, strict=True):
         if a is None:
             out.append(None)
             continue
         text = completion_text(c)
-        if check_answer(str(a), text):
+        if tasks.task_of(t, a).grade(str(a), text):
             out.append(1.0)
             continue
         want, got = " ".join(answer_items(str(a))), " ".join(answer_items(final_answer(text)))
@@ -81,32 +83,13 @@ def task_partial_credit(
     return out
 
 
-_GSM8K_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
-def gsm8k_final_number(text: str) -> float | None:
-    """The number a GSM8K-style text ends on: the one after its last '####', else its last number."""
-    tail = text.rsplit("####", 1)[1] if "####" in text else text
-    numbers = _GSM8K_NUMBER.findall(tail)
-    if not numbers:
-        return None
-    try:
-        return float(numbers[0 if "####" in text else -1].replace(",", ""))
-    except ValueError:
-        return None
-
-
 def gsm8k_correctness(prompts, completions, answer=None, **kwargs) -> list[float | None]:
-    answers = answer if answer is not None else [None] * len(completions)
-    out: list[float | None] = []
-    for c, a in zip(completions, answers, strict=True):
-        want = None if a is None else gsm8k_final_number(str(a))
-        if want is None:
-            out.append(None)
-            continue
-        got = gsm8k_final_number(completion_text(c))
-        out.append(float(got is not None and abs(got - want) < 1e-6))
-    return out
+    gsm8k = tasks.task("gsm8k")
+    answers = _per_row(answer, len(completions))
+    return [
+        None if a is None or gsm8k_final_number(str(a)) is None else gsm8k.reward(a, completion_text(c))
+        for c, a in zip(completions, answers, strict=True)
+    ]
 
 
 def safety(prompts, completions, safety=None, **kwargs) -> list[float | None]:

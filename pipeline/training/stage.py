@@ -14,13 +14,12 @@ from pathlib import Path
 import torch
 from transformers import set_seed
 
+from alignpipe.core import registry
 from alignpipe.core.cache import disk_backed
 from alignpipe.core.chat_templates import has_generation_markers
-from alignpipe.core.configs import DataArguments
-from alignpipe.core.data import load_mixture, mixture_from_args
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.log import echo, is_main_process, warn
-from alignpipe.core.modeling import load_tokenizer
+from alignpipe.core.mixtures import load_mixture, mixture_from_args
 from alignpipe.core.outputs import (
     changed_settings,
     checkpoint_problem,
@@ -33,6 +32,9 @@ from alignpipe.core.outputs import (
     write_stamp,
 )
 from alignpipe.core.runrecord import RunRecord
+from alignpipe.inference.adapters import portable_base
+from alignpipe.inference.modeling import load_tokenizer
+from alignpipe.training.configs import DataArguments
 
 
 def model_path(model_args, what: str = "model_name_or_path") -> str:
@@ -277,9 +279,7 @@ def average_with_start(trainer, start: str, weight: float) -> int:
     return changed
 
 
-def finish(
-    trainer, record: RunRecord, tokenizer, script_args, *, tags: list[str], extra_metrics=None
-) -> dict:
+def finish(trainer, record: RunRecord, tokenizer, script_args, *, extra_metrics=None) -> dict:
     """Train (resuming from the last checkpoint), evaluate, save model + tokenizer + record + card, push."""
     args = trainer.args
     out = Path(args.output_dir)
@@ -326,6 +326,9 @@ def finish(
     else:
         trainer.save_model(args.output_dir)
     if trainer.is_world_process_zero():
+        portable_base(
+            args.output_dir
+        )  # an adapter's local base: adapter-relative inside the run, else absolute
         tokenizer.save_pretrained(args.output_dir)
         model = trainer.model
         if getattr(model, "generation_config", None) is not None:
@@ -334,7 +337,8 @@ def finish(
         record.mark("save")
         record.write()
         dataset_name = script_args.dataset_name or "alignpipe-mixture"
-        trainer.create_model_card(dataset_name=dataset_name, tags=["alignpipe", *tags])
+        tags = ["alignpipe", *registry.stage(record.stage).tags]  # the stage registry's card tags
+        trainer.create_model_card(dataset_name=dataset_name, tags=tags)
         echo(f"{record.stage}: saved to {args.output_dir}")
     release_lock(_run_dir(out))
     if record.push_to and trainer.is_world_process_zero():

@@ -17,7 +17,7 @@ from trl import ModelConfig, get_quantization_config
 import alignpipe  # noqa: F401  (registers MiniGPT with the Auto classes)
 from alignpipe.core.chat_templates import prepare_tokenizer
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.io import hub_unreachable, locate
+from alignpipe.core.io import check_source, hub_unreachable, locate
 from alignpipe.core.outputs import check_weights
 from alignpipe.models.gguf_import import resolve as resolve_gguf
 
@@ -42,6 +42,7 @@ def load_tokenizer(
 ):
     """The tokenizer at `path` with a chat template, a pad token distinct from eos, and `padding_side`."""
     path = resolve_gguf(path)
+    check_source(path, "tokenizer")
     try:
         tok = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:
@@ -106,6 +107,7 @@ def align_with_tokenizer(model, tokenizer) -> None:
 
 def _from_pretrained(auto_cls, path, what, **kw):
     path = resolve_gguf(path)
+    check_source(path, what)
     check_weights(path, what)  # a truncated safetensors file, named, instead of a library traceback
     try:
         return auto_cls.from_pretrained(path, **kw)
