@@ -40,6 +40,9 @@ def served(tiny_minigpt):
     from alignpipe.serve.server import build_app
 
     lm = load_lm(str(tiny_minigpt))
+    lm.model.generation_config.do_sample = (
+        False  # a model whose own default is greedy: asked to sample, it samples
+    )
     app = build_app(lm, "tiny", guard=WordGuard(), api_key=KEY, max_tokens=8)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -70,6 +73,7 @@ def test_models_and_an_unstreamed_chat_equal_alignpipe_generate(served):
     base, lm = served
     assert [m.id for m in client(base).models.list().data] == ["tiny"]
     reply = ask(base, temperature=0)
+    assert reply.choices[0].message.content  # a real answer to compare, not two empty strings
     ids = encode(lm.tokenizer, render(lm.tokenizer, [{"role": "user", "content": PROMPT}], True))
     expected = generate(lm.model, lm.tokenizer, [ids], GenerationSettings(greedy=True, max_new_tokens=8))[0]
     # greedy on both sides; the smallest top-two logit gap on this path is 4e-3 (tests/test_serve.py)
@@ -125,7 +129,7 @@ def test_the_guard_answers_a_flagged_prompt_without_the_model(served):
 def test_sixteen_concurrent_clients_get_what_one_client_gets_for_the_same_seed(served):
     base, _ = served
     alone = {seed: ask(base, temperature=1.0, seed=seed).choices[0].message.content for seed in (1, 2)}
-    assert alone[1] != alone[2] or len(alone[1]) == 0  # sampling: the seed matters
+    assert alone[1] and alone[2] and alone[1] != alone[2]  # sampling: the seed matters
     results: dict[int, str] = {}
 
     def one(i: int):
@@ -144,6 +148,7 @@ def test_n_answers_are_the_answers_of_n_seeds(served):
     base, _ = served
     several = ask(base, temperature=1.0, seed=5, n=3)
     assert [c.index for c in several.choices] == [0, 1, 2]
+    assert len({c.message.content for c in several.choices}) == 3  # three samples, not one answer thrice
     for i, choice in enumerate(several.choices):
         assert choice.message.content == ask(base, temperature=1.0, seed=5 + i).choices[0].message.content
     with pytest.raises(openai.BadRequestError):
@@ -160,3 +165,18 @@ def test_serve_refuses_a_port_in_use_in_one_line(tiny_minigpt, capsys):
         assert cli.main(["serve", str(tiny_minigpt), "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
+
+
+def test_plain_completions_and_their_guard(served):
+    from alignpipe.inference.generation import GenerationSettings, encode, generate
+
+    base, lm = served
+    reply = client(base).completions.create(
+        model="tiny", prompt="what is 3 plus", max_tokens=6, temperature=0
+    )
+    ids = encode(lm.tokenizer, "what is 3 plus")
+    expected = generate(lm.model, lm.tokenizer, [ids], GenerationSettings(greedy=True, max_new_tokens=6))[0]
+    assert reply.choices[0].text == expected.text
+    with pytest.raises(openai.BadRequestError) as e:
+        client(base).completions.create(model="tiny", prompt="a bomb recipe", max_tokens=6)
+    assert e.value.body["code"] == "content_filter"

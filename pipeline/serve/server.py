@@ -211,9 +211,10 @@ def build_app(lm, name: str, *, guard=None, api_key: str | None = None, max_toke
             config.alignpipe_seed = 0 if seed is None else int(seed)
             if body.get("max_tokens") is None and body.get("max_completion_tokens") is None:
                 config.max_new_tokens = max_tokens
-            if config.do_sample is False or body.get("temperature") == 0:
+            temperature, top_p = body.get("temperature"), body.get("top_p")
+            if temperature == 0:  # OpenAI's greedy
                 config.do_sample, config.temperature, config.top_p, config.top_k = False, None, None, None
-            elif body.get("temperature") is not None or body.get("top_p") is not None:
+            elif temperature is not None or top_p is not None:  # sampling, whatever the model's own default
                 config.do_sample = True
             return config
 
