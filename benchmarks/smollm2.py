@@ -140,7 +140,10 @@ def run_seed(seed: int, runs: Path) -> Path:
         if "recipe" in stage:
             stage["recipe"] = str((PIPELINE.parent / stage["recipe"]).resolve())
             # the trainers count every token they see (padding included) as well as their own real-token count
-            stage["overrides"] = {**(stage.get("overrides") or {}), "include_num_input_tokens_seen": "all"}
+            stage["overrides"] = {
+                **(stage.get("overrides") or {}),
+                "include_num_input_tokens_seen": True,
+            }  # = "all"
         if name == "eval":
             stage["suite"] = str((PIPELINE.parent / stage["suite"]).resolve())
     seeded = runs / f"pipeline_seed{seed}.yaml"

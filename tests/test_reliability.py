@@ -89,6 +89,17 @@ def test_a_folder_output_refuses_a_file_and_a_non_empty_folder(name, model_copy,
     assert [p.name for p in full.iterdir()] == ["old.txt"]
 
 
+def test_a_training_stage_refuses_a_file_as_its_output_folder(tiny_minigpt, tmp_path, capsys):
+    data = tmp_path / "labelled.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"p{i}", "label": "benign"}) + "\n" for i in range(8)))
+    a_file = tmp_path / "out"
+    a_file.write_text("keep me")
+    argv = ["guard", "--model_name_or_path", tiny_minigpt, "--dataset_name", data, "--output_dir", a_file]
+    assert run(*argv, "--use_cpu", "true") == 2
+    assert f"guard: output_dir {a_file} is a file; give the path of a folder" in err_of(capsys)
+    assert a_file.read_text() == "keep me"
+
+
 def test_overwrite_replaces_a_folder_whole_and_files_follow_the_umask(model_copy, tmp_path, capsys):
     out = tmp_path / "export"
     out.mkdir()

@@ -7,8 +7,8 @@ the Llama and Qwen2 layouts of Transformers (SmolLM2 is a Llama), with an Ollama
 
 Llama and Qwen2 (`_hf_tensors`): tensors named by gguf's own name map (`get_tensor_name_map`), Llama's q and k
 rows permuted from Transformers' rotate-half order to llama.cpp's (as llama.cpp's convert_hf_to_gguf.py
-does), grouped-query heads, RMS norm epsilon, rotary base and head size from the config, the output matrix
-written even when tied; the pre-tokenizer chosen by what the tokenizer's own pre_tokenizer does (`_pre_type`:
+does), grouped-query heads, RMS norm epsilon, rotary base and head size from the config, no output matrix when
+the embedding is tied (llama.cpp reads the embedding then); the pre-tokenizer chosen by what the tokenizer's own pre_tokenizer does (`_pre_type`:
 GPT-2's pattern, digits one by one first as SmolLM's, or Qwen2's). Plain rotary positions only.
 
 The file is written with `gguf`, the writer llama.cpp publishes, under llama.cpp's architectures for the
@@ -158,7 +158,10 @@ def _hf_tensors(model, arch: str) -> dict[str, np.ndarray]:
     names = gguf.get_tensor_name_map(kinds[arch], c.num_hidden_layers)
     out = {}
     state = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
+    tied = bool(getattr(c, "tie_word_embeddings", False))
     for key, value in state.items():
+        if tied and key == "lm_head.weight":
+            continue  # llama.cpp reads the embedding where a tied model has no output matrix of its own
         name = names.get_name(key, try_suffixes=(".weight", ".bias"))
         if name is None:
             raise AlignpipeError(f"export: {key} has no GGUF counterpart in llama.cpp's {arch} layout")
@@ -167,8 +170,6 @@ def _hf_tensors(model, arch: str) -> dict[str, np.ndarray]:
         elif arch == "llama" and key.endswith("self_attn.k_proj.weight"):
             value = _permute(value, c.num_key_value_heads)
         out[name] = value
-    if "output.weight" not in out:  # tied: llama.cpp reads the embedding, written once more to be plain
-        out["output.weight"] = out["token_embd.weight"]
     return out
 
 

@@ -18,6 +18,7 @@ from alignpipe.core import registry
 from alignpipe.core.cache import disk_backed
 from alignpipe.core.chat_templates import has_generation_markers
 from alignpipe.core.errors import AlignpipeError
+from alignpipe.core.io import output_dir
 from alignpipe.core.log import echo, is_main_process, warn
 from alignpipe.core.mixtures import load_mixture, mixture_from_args
 from alignpipe.core.outputs import (
@@ -72,6 +73,9 @@ def start(stage: str, script_args, training_args, model_args) -> RunRecord:
         training_args.push_to_hub = False  # Trainer would push each checkpoint, its pickled config and logs
     if is_main_process():
         out = Path(training_args.output_dir)
+        # the output-path policy (core.io): a file where the folder goes is refused; what is in an existing
+        # folder is the stage's own business (check_output_dir: its checkpoints must match this configuration)
+        output_dir(out, f"{stage}: output_dir", overwrite=True)
         if _run_dir(out) != out:
             hold_lock(_run_dir(out), f"alignpipe {stage} into {out}")  # nothing written: the run's lock file
         overwrite = getattr(script_args, "overwrite_output_dir", False)
