@@ -3,6 +3,7 @@ evaluated against the model as shipped), once per seed, with where the time goes
 
     python -m benchmarks.smollm2 [--seeds 0 1 2] [--runs runs/bench_smollm2]
     python -m benchmarks.smollm2 --read runs/smollm2-135m     # the figures of a run made by `make smollm2`
+    python -m benchmarks.smollm2 --read runs/smollm2-135m runs/bench_smollm2/seed1   # runs made apart, one a seed
 
 Per seed (the pipeline's `seed`, which every training stage takes) and model, on held-out prompts, greedy:
 task accuracy (500 embedded task prompts) and its paired 95% interval against the shipped model; GRPO's
@@ -176,13 +177,24 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.smollm2", description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--runs", default=str(ROOT / "runs" / "bench_smollm2"))
-    ap.add_argument("--read", default=None, help="summarise this finished run directory instead of running")
+    ap.add_argument(
+        "--read",
+        nargs="+",
+        default=None,
+        help="summarise these finished run directories (one per seed) instead",
+    )
     ap.add_argument("--out", default=None, help="result JSON (default benchmarks/results/smollm2.json)")
     args = ap.parse_args(argv)
     peak = count_flops_peak(2048)  # dense fp32 matmul FLOP/s at torch's threads, this process
     print(f"fp32 matmul peak on this machine now: {peak / 1e9:.0f} GFLOP/s")
     if args.read:
-        per_seed = {"read": figures(Path(args.read), peak)}
+        per_seed = {}
+        for run_dir in map(Path, args.read):
+            manifest = _json(run_dir / "manifest.json")
+            seed = manifest.get("seed")  # the pipeline's; else the one its stage recipes set
+            if seed is None:
+                seed = manifest["stages"].get("sft", {}).get("config", {}).get("seed")
+            per_seed[f"seed{seed}" if seed is not None else run_dir.name] = figures(run_dir, peak)
     else:
         per_seed = {f"seed{s}": figures(run_seed(s, Path(args.runs)), peak) for s in args.seeds}
     summary = {}

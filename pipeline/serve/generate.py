@@ -134,9 +134,8 @@ class Answers:
             if self.file is None:  # nothing left to answer: the rows kept are all of them
                 self.file = open(self.partial, "a", encoding="utf-8")  # noqa: SIM115
             self.file.close()
-            os.chmod(
-                self.partial, file_mode(self.out)
-            )  # as any file written here: the umask, or the old mode
+            # as any file written here: the umask's permissions, or those of the file it replaces
+            os.chmod(self.partial, file_mode(self.out))
             os.replace(self.partial, self.out)
 
     def interrupted(self, n_rows: int) -> None:
