@@ -155,6 +155,7 @@ def _adapter(base: Path, out: Path, base_as: str, seed=0):
     return model
 
 
+@pytest.mark.numerics
 def test_an_adapter_merges_from_another_folder_and_a_broken_one_is_named(
     model_copy, tmp_path, monkeypatch, capsys
 ):

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -120,7 +121,12 @@ def atomic_open(path: str | Path) -> Iterator[IO[str]]:
         raise
 
 
-_UMASK: list[int] = []
+@functools.cache
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back: the only way; once)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def file_mode(path: Path) -> int:
@@ -128,10 +134,7 @@ def file_mode(path: Path) -> int:
     try:
         return path.stat().st_mode & 0o777
     except OSError:
-        if not _UMASK:
-            _UMASK.append(os.umask(0))
-            os.umask(_UMASK[0])
-        return 0o666 & ~_UMASK[0]
+        return 0o666 & ~_umask()
 
 
 # --------------------------------------------------------------------------- the output-path policy
@@ -195,11 +198,6 @@ def replacing_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def _umask() -> int:
-    file_mode(Path("/nonexistent/alignpipe"))  # reads the umask once
-    return _UMASK[0]
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -369,11 +367,14 @@ def hub_unreachable(what: str, ref: str, error: Exception) -> AlignpipeError:
     return AlignpipeError(f"cannot load {what} {ref!r} from the Hugging Face Hub ({why}): {first}")
 
 
-def check_source(ref, what: str, hint: str = "run the stage that writes it first?") -> Path | str:
+def check_source(
+    ref, what: str, hint: str = "run the stage that writes it first?", label: str | None = None
+) -> Path | str:
     """Local paths before the Hub, before anything is loaded: an existing path is local; a name shaped
     `owner/name` is a Hub id, refused at once when the Hub is out of reach and nothing is cached; anything else
-    does not exist (one line each). Returns what `locate` does."""
-    where = locate(ref, f"cannot load {what}:", hint=hint)
+    does not exist (one line each, naming it as `label`, by default "cannot load WHAT:"). Returns what `locate`
+    does."""
+    where = locate(ref, label or f"cannot load {what}:", hint=hint)
     if isinstance(where, str):
         check_hub_model(where, what)
     return where

@@ -18,7 +18,7 @@ from trl import ModelConfig
 
 import alignpipe  # noqa: F401  (registers MiniGPT with the Auto classes)
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.io import check_hub_model, locate
+from alignpipe.core.io import check_source
 from alignpipe.inference.adapters import resolve_base
 from alignpipe.inference.modeling import (
     align_with_tokenizer,
@@ -41,9 +41,7 @@ class Loaded:
 def check_path(path: str, what: str) -> None:
     """AlignpipeError when `path` is neither an existing file/folder nor shaped like a Hub id, or is a Hub id
     the Hub cannot give (offline, nothing cached): at once, before any library retries."""
-    where = locate(path, what)
-    if isinstance(where, str):
-        check_hub_model(where, what)  # core.io.check_source's rule, with eval's wording of `what`
+    check_source(path, what, hint="", label=what)
 
 
 def adapter_base(path: str) -> str | None:

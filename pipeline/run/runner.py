@@ -208,12 +208,14 @@ class Runner:
     def identity(self, name: str, resolved: Resolved) -> str:
         """The digest of what stage `name` computes from: its resolved config and its inputs' output ids.
         A checkpoint, output or eval result made under another identity is never resumed or kept."""
-        inputs = {dep: self.output_id(dep) for dep in dependencies(self.pipeline, name)}
-        return digest({"config": resolved.digest(self.run_dir), "inputs": inputs})
+        return digest({"config": resolved.digest(self.run_dir), "inputs": self.input_ids(name)})
+
+    def input_ids(self, name: str) -> dict[str, str | None]:
+        """The output ids of the stages `name` reads."""
+        return {dep: self.output_id(dep) for dep in dependencies(self.pipeline, name)}
 
     def legacy_identity(self, name: str, resolved: Resolved) -> str:
-        inputs = {dep: self.output_id(dep) for dep in dependencies(self.pipeline, name)}
-        return digest({"config": resolved.legacy_digest(), "inputs": inputs})
+        return digest({"config": resolved.legacy_digest(), "inputs": self.input_ids(name)})
 
     def what_changed(self, name: str, mark: dict, resolved: Resolved) -> str:
         """Which of a stage's settings or inputs differ from those it last ran with (its mark's `made_from`)."""
@@ -238,13 +240,12 @@ class Runner:
         return " and ".join(said) or "settings or inputs"
 
     def made_from(self, name: str, resolved: Resolved) -> dict:
-        inputs = {dep: self.output_id(dep) for dep in dependencies(self.pipeline, name)}
-        return {"config": resolved.made_from(self.run_dir), "inputs": inputs}
+        return {"config": resolved.made_from(self.run_dir), "inputs": self.input_ids(name)}
 
     def part_identity(self, argv: list[str]) -> str:
         """One evaluation's identity: its argv and the output ids of the run's stages it reads."""
         used = {str(self.run_dir / d): d for d in dependencies(self.pipeline, "eval")}
-        ins = {Path(used[a]).name: self.output_id(used[a]) for a in argv if a in used}
+        ins = {used[a]: self.output_id(used[a]) for a in argv if a in used}
         return digest({"argv": json.loads(relative_to_run(json.dumps(argv), self.run_dir)), "inputs": ins})
 
     def invalidate_dependents(self, name: str) -> None:

@@ -27,13 +27,10 @@ def merged_if_adapter(checkpoint: str) -> Iterator[str]:
     if not (Path(checkpoint) / "adapter_config.json").is_file():
         yield checkpoint
         return
-    from transformers import AutoTokenizer
-
-    from alignpipe.inference.adapters import load_adapter_model
+    from alignpipe.tools.merge import merge
 
     with tempfile.TemporaryDirectory(prefix="alignpipe-merge-") as tmp:
-        load_adapter_model(checkpoint).merge_and_unload().save_pretrained(tmp, safe_serialization=True)
-        AutoTokenizer.from_pretrained(checkpoint).save_pretrained(tmp)
+        merge(checkpoint, tmp)  # `alignpipe merge`'s own: the base with the adapter in, and the tokenizer
         yield tmp
 
 
