@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 from alignpipe.core.errors import run_cli
 from alignpipe.core.log import echo
-from alignpipe.core.tokenizers import train_tokenizer
 
 
 def _read_texts(paths: list[str]) -> Iterator[str]:
@@ -29,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--input", nargs="*", help="text files (default: the embedded corpus)")
     ap.add_argument("--output", required=True)
     args = ap.parse_args(argv)
+    from alignpipe.core.tokenizers import train_tokenizer  # (Transformers) after the arguments are checked
+
     if args.input:
         texts = list(_read_texts(args.input))
     else:

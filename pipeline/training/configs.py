@@ -21,6 +21,7 @@ from trl import ModelConfig, ScriptArguments, TrlParser
 
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.io import read_yaml
+from alignpipe.core.options import remember, value_problems
 from alignpipe.models.gguf_import import is_gguf, resolve
 
 
@@ -110,6 +111,8 @@ def parse_stage_args(dataclass_types, argv: list[str] | None = None, *, prog: st
     the command in usage and error messages (e.g. "alignpipe sft")."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = StageParser(dataclass_types, prog=prog)
+    if prog and prog.startswith("alignpipe "):
+        remember(prog.split()[-1], parser)  # `alignpipe STAGE --help` and bad flags answered without TRL
     recipe = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else "command line"
     if recipe != "command line":
         read_yaml(recipe, "recipe")  # UTF-8, valid YAML, a mapping: or an error naming the line
@@ -146,57 +149,15 @@ def resolve_gguf_paths(parsed) -> None:
                 setattr(obj, f.name, resolve(value))
 
 
-DTYPES = (None, "auto", "float32", "bfloat16", "float16")
-
-#: field -> (is the value acceptable, what is expected). Checked on every parsed config that has the field.
-VALUE_RULES = {
-    "learning_rate": (lambda v: v > 0, "a positive number (0 would train nothing)"),
-    "average_with_start": (lambda v: 0 < v <= 1, "a weight in (0, 1] for the trained model (1 = off)"),
-    "per_device_train_batch_size": (lambda v: v >= 1, "an integer >= 1"),
-    "per_device_eval_batch_size": (lambda v: v >= 1, "an integer >= 1"),
-    "gradient_accumulation_steps": (lambda v: v >= 1, "an integer >= 1"),
-    "num_train_epochs": (lambda v: v > 0, "a positive number"),
-    "max_steps": (lambda v: v == -1 or v >= 1, "an integer >= 1, or -1 (use num_train_epochs)"),
-    "max_train_samples": (lambda v: v >= 1, "an integer >= 1, or null for every row"),
-    "max_eval_samples": (
-        lambda v: v >= 0,
-        "an integer >= 0 (0: no held-out evaluation), or null for every row",
-    ),
-    "max_length": (lambda v: v >= 1, "an integer >= 1, or null"),
-    "max_prompt_length": (lambda v: v >= 1, "an integer >= 1, or null"),
-    "max_completion_length": (lambda v: v >= 1, "an integer >= 1, or null"),
-    "response_length": (lambda v: v >= 1, "an integer >= 1 (tokens PPO generates per answer)"),
-    "total_episodes": (lambda v: v >= 1, "an integer >= 1, or null"),
-    "warmup_ratio": (lambda v: 0 <= v < 1, "a fraction in [0, 1)"),
-    "weight_decay": (lambda v: v >= 0, "a number >= 0"),
-    "beta": (lambda v: v >= 0, "a number >= 0"),
-    "kl_coef": (lambda v: v >= 0, "a number >= 0"),
-    "temperature": (lambda v: v > 0, "a positive number"),
-    "logging_steps": (lambda v: v > 0, "a positive number"),
-    "dtype": (lambda v: v in DTYPES, f"one of {', '.join(str(d) for d in DTYPES[1:])}"),
-}
-
-
 def check_values(parsed, recipe: str = "command line") -> None:
     """Settings that would fail late (or, worse, train silently wrong) stop here, before any model loads:
-    numbers out of range (`VALUE_RULES`). (Booleans need no check here: the parser turns "false" into False;
-    the pipeline recipe's `enabled` is checked where it is read.)"""
+    numbers out of range (`core.options.VALUE_RULES`, which the CLI also checks before importing TRL).
+    (Booleans need no check here: the parser turns "false" into False; the pipeline recipe's `enabled` is
+    checked where it is read.)"""
     problems = []
     for obj in parsed:
-        if not dataclasses.is_dataclass(obj):
-            continue
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name, None)
-            rule = VALUE_RULES.get(f.name)
-            if rule is None or value is None or isinstance(value, bool):
-                continue
-            ok, expected = rule
-            try:
-                good = ok(value)
-            except TypeError:
-                good = False
-            if not good:
-                problems.append(f"{f.name}: expected {expected}, got {value!r}")
+        if dataclasses.is_dataclass(obj):
+            problems += value_problems({f.name: getattr(obj, f.name, None) for f in dataclasses.fields(obj)})
     if problems:
         raise AlignpipeError(f"{recipe}: " + "; ".join(dict.fromkeys(problems)))
 
