@@ -32,14 +32,18 @@ demo: venv
 smollm2: venv
 	HF_HUB_OFFLINE=1 $(BIN)/alignpipe run recipes/smollm2-135m/pipeline.yaml --output runs/smollm2-135m
 
+# One pytest worker per core (at most 4; whole modules per worker, so a module's fixtures are built once), each
+# with its share of the cores' threads (tests/conftest.py).
+XDIST   := -n auto --maxprocesses 4 --dist loadscope
+
 test: venv
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(XDIST)
 
 # The suite in a shuffled order (pytest-randomly, in the dev extra; `make test` keeps the file order): a test
 # that passes only after another has set some global state fails here. It prints --randomly-seed=N: pass
 # `-p randomly --randomly-seed=N` to pytest to repeat that order.
 test-random: venv
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -p randomly
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -p randomly $(XDIST)
 
 bench: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python -m benchmarks.run_all

@@ -23,6 +23,9 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 #   ALIGNPIPE_TEST_THREADS=N  torch.set_num_threads(N) for the session, and OMP/MKL_NUM_THREADS=N for the
 #                             subprocesses tests start: another thread count splits reductions differently
 #                             and picks other kernels.
+#                             Unset under `pytest -n W` (make test), each worker gets cores // W threads, so
+#                             the workers do not fight over cores (on 2 cores: one thread each, and .ci/run's
+#                             second pass of the numerics tests uses 2).
 #   ALIGNPIPE_TEST_SEED=K     the `seed` fixture, used by the tests whose claim holds for any seed (a loss
 #                             that falls, a KL never below zero, padding that changes no logit); unset, it is
 #                             0, the seed those tests always used, so a default run is unchanged.
@@ -45,6 +48,9 @@ def pytest_configure(config):
     global TEST_THREADS, TEST_SEED
     TEST_THREADS = _env_int("ALIGNPIPE_TEST_THREADS", 1)
     TEST_SEED = _env_int("ALIGNPIPE_TEST_SEED", 0)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if TEST_THREADS is None and workers > 1:  # `pytest -n N` (make test): the cores shared between workers
+        TEST_THREADS = max(1, (os.cpu_count() or 1) // workers)
     if TEST_THREADS is not None:
         import torch
 

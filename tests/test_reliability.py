@@ -347,9 +347,12 @@ STAGE_BAD_FLAGS = [
 @pytest.fixture(scope="module")
 def remembered_options(tmp_path_factory):
     """A cache in which every training stage's options are remembered, as `make` leaves it."""
+    from alignpipe.stages.__main__ import main as remember_all  # `python -m alignpipe.stages`, in this process
+
     cache = tmp_path_factory.mktemp("options-cache")
-    env = {**os.environ, "ALIGNPIPE_CACHE": str(cache)}
-    subprocess.run([sys.executable, "-m", "alignpipe.stages"], cwd=ROOT, env=env, check=True, timeout=300)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ALIGNPIPE_CACHE", str(cache))
+        assert remember_all() == 0
     recipe = cache / "bad.yaml"
     recipe.write_text("output_dir: x\nlearning_rat: 0.1\n", encoding="utf-8")
     return cache, recipe
