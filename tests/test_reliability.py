@@ -347,7 +347,7 @@ STAGE_BAD_FLAGS = [
 @pytest.fixture(scope="module")
 def remembered_options(tmp_path_factory):
     """A cache in which every training stage's options are remembered, as `make` leaves it."""
-    from alignpipe.stages.__main__ import main as remember_all  # `python -m alignpipe.stages`, in this process
+    from alignpipe.stages.__main__ import main as remember_all  # python -m alignpipe.stages
 
     cache = tmp_path_factory.mktemp("options-cache")
     with pytest.MonkeyPatch.context() as mp:
