@@ -2,13 +2,15 @@
 
 import json
 import math
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import COMMON_ARGS, EPS32, common_args
+from conftest import COMMON_ARGS, EPS32, WORDS, common_args, write_jsonl
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
 import alignpipe  # noqa: F401
@@ -26,6 +28,7 @@ def capture(monkeypatch):
 
     def spy(trainer, *a, **kw):
         out = orig(trainer, *a, **kw)
+        held["trainer"] = trainer
         held["model"] = trainer.model
         held["metrics"] = out
         return out
@@ -94,11 +97,110 @@ def test_sft_minigpt_loss_falls_and_reloads(tiny_minigpt, tiny_data, tmp_path, c
     secrets = {k: v for k, v in record["config"]["training"].items() if is_secret_key(k)}
     assert "hub_token" in secrets and all(v in (None, "***") for v in secrets.values())
     assert (out / "README.md").is_file()  # model card
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {f.stat().st_mode & 0o777 for f in out.iterdir() if f.is_file()} == {0o666 & ~umask}  # weights too
     assert (
         reloaded.generation_config.eos_token_id
         == reloaded.config.eos_token_id
         != reloaded.config.pad_token_id
     )
+
+
+def mixed_lengths_sft(folder: Path, n: int = 96) -> dict:
+    """Short arithmetic and long echoes, as in the embedded tasks: rows of very different lengths."""
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"What is {i % 9} plus {i % 7}?"},
+                {"role": "assistant", "content": str(i % 9 + i % 7)},
+            ]
+        }
+        if i % 2
+        else {
+            "messages": [
+                {"role": "user", "content": "Say " + " ".join(WORDS[i % 5 : i % 5 + 6])},
+                {"role": "assistant", "content": " ".join(WORDS[i % 5 : i % 5 + 6])},
+            ]
+        }
+        for i in range(n)
+    ]
+    return {"sft": write_jsonl(folder / "mixed.jsonl", rows)}
+
+
+def batching(strategy: str, batch: int, accumulation: int) -> list[str]:
+    return [
+        "--train_sampling_strategy",
+        strategy,
+        "--per_device_train_batch_size",
+        str(batch),
+        "--gradient_accumulation_steps",
+        str(accumulation),
+        "--max_length",
+        "128",
+    ]
+
+
+@pytest.mark.numerics
+def test_rebalanced_micro_batches_take_the_big_batchs_steps_with_less_padding(
+    tiny_minigpt, tmp_path, capture, seed
+):
+    """`train_sampling_strategy: batch_rebalance` (Transformers' sampler, given the run's seed by
+    stage.seed_rebalanced_batches): 2 accumulated micro-batches of similar length train the rows that one
+    batch of 8 from the default sampler would (the same permutation of the same seed), with SFT's loss
+    normalised by the tokens of the whole step: the same loss at every step, through fewer padded positions."""
+    data = mixed_lengths_sft(tmp_path)
+
+    def run(out, *flags):
+        assert run_sft(tiny_minigpt, data, out, "--max_steps", "3", *flags, seed=seed) == 0
+        loader = capture["trainer"].get_train_dataloader()
+        sizes = [len(b["input_ids"]) for b in loader]
+        return losses(out), sum(b["input_ids"].numel() for b in loader), sizes, loader
+
+    default, default_positions, default_sizes, _ = run(tmp_path / "default", *batching("random", 8, 1))
+    split, split_positions, split_sizes, loader = run(tmp_path / "split", *batching("batch_rebalance", 4, 2))
+    assert loader.batch_sampler.seed == seed  # the run's seed, not the Trainer's fixed 42
+    assert set(default_sizes[:-1]) == {8} and len(set(split_sizes)) > 2  # the micro-batches vary in size
+    assert sum(split_sizes) == sum(default_sizes)  # the same rows per epoch
+    assert len(default) == len(split) == 3
+    for a, b in zip(default, split, strict=True):  # a token mean over the same rows; Adam moves both alike
+        assert abs(a - b) <= 1e-4 * abs(a), (default, split)
+    assert split_positions < 0.9 * default_positions, (split_positions, default_positions)
+
+
+@pytest.mark.numerics
+def test_rebalanced_batches_resume_with_the_same_losses(tiny_minigpt, tmp_path, seed):
+    """A run under batch_rebalance stopped at a checkpoint in its second epoch and resumed gives the losses
+    of the run that was not stopped: the resumed sampler replays the same epoch's order from the same step."""
+    data = mixed_lengths_sft(tmp_path)
+    flags = [*batching("batch_rebalance", 4, 2), "--num_train_epochs", "2", "--max_steps", "-1"]
+    flags += ["--save_strategy", "steps", "--save_steps", "16"]
+    whole = tmp_path / "whole"
+    assert run_sft(tiny_minigpt, data, whole, *flags, seed=seed) == 0
+    steps = json.loads((whole / "trainer_state.json").read_text())["global_step"]
+    assert steps / 2 < 16 < steps  # the checkpoint lies inside the second epoch
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(whole / "checkpoint-16", resumed / "checkpoint-16")
+    for stamp in whole.glob(".alignpipe*"):  # the folder's settings stamp: the same settings resume
+        shutil.copy2(stamp, resumed / stamp.name)
+    state_path = resumed / "checkpoint-16" / "trainer_state.json"  # marked: only a resumed run carries it on
+    state = json.loads(state_path.read_text())
+    state["log_history"][0]["resumed_mark"] = 1
+    state_path.write_text(json.dumps(state))
+    assert run_sft(tiny_minigpt, data, resumed, *flags, seed=seed) == 0
+    final = json.loads((resumed / "trainer_state.json").read_text())["log_history"]
+    assert final[0].get("resumed_mark") == 1
+    after = [h for h in final if "loss" in h]
+    expected = {
+        h["step"]: h["loss"]
+        for h in json.loads((whole / "trainer_state.json").read_text())["log_history"]
+        if "loss" in h
+    }
+    assert [h["step"] for h in after if h["step"] > 16] == [s for s in expected if s > 16]
+    for h in after:
+        if h["step"] > 16:
+            assert abs(h["loss"] - expected[h["step"]]) <= 1e-4 * abs(expected[h["step"]]), (h, expected)
 
 
 @pytest.mark.numerics

@@ -129,6 +129,14 @@ def _umask() -> int:
     return mask
 
 
+def follow_umask(folder: str | Path) -> None:
+    """Every file and folder under `folder` gets what the umask gives (0666/0777 less it): libraries that write
+    through mkstemp (Transformers' weight shards) leave 0600, which no other tool would."""
+    for f in Path(folder).rglob("*"):
+        if not f.is_symlink():
+            os.chmod(f, (0o777 if f.is_dir() else 0o666) & ~_umask())
+
+
 def file_mode(path: Path) -> int:
     """The permissions a written file gets: those of the file it replaces, else 0666 less the umask."""
     try:
@@ -185,8 +193,7 @@ def replacing_dir(path: str | Path) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:
         yield tmp
-        for f in tmp.rglob("*"):  # libraries that write through mkstemp leave 0600: give what the umask says
-            os.chmod(f, (0o777 if f.is_dir() else 0o666) & ~_umask())
+        follow_umask(tmp)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -223,9 +223,9 @@ def _parser(prog: str, described: dict) -> _Parser:
     return p
 
 
-def _unknown(flag: str, flags: list[str]) -> str:
+def _unknown(flag: str, flags: list[str], what: str = "option") -> str:
     close = difflib.get_close_matches(flag, flags, n=1)
-    return f"unknown option {flag}" + (f" (did you mean {close[0]}?)" if close else "")
+    return f"unknown {what} {flag}" + (f" (did you mean {close[0]}?)" if close else "")
 
 
 def _recipe_values(path: str, described: dict) -> dict:
@@ -237,9 +237,7 @@ def _recipe_values(path: str, described: dict) -> dict:
     unknown = [k for k in config if k not in by_dest]
     if unknown:
         dests = list(by_dest)
-        raise AlignpipeError(
-            f"{path}: " + "; ".join(_unknown(k, dests).replace("option", "key") for k in unknown)
-        )
+        raise AlignpipeError(f"{path}: " + "; ".join(_unknown(k, dests, "key") for k in unknown))
     values = {}
     for key, value in config.items():
         convert = _TYPES[by_dest[key]["type"]]

@@ -44,7 +44,7 @@ from pathlib import Path
 
 from alignpipe.core.cache import cache_dir
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.io import read_json, write_json, write_text
+from alignpipe.core.io import follow_umask, read_json, write_json, write_text
 from alignpipe.core.log import echo
 
 MAGIC = b"GGUF"
@@ -294,6 +294,7 @@ def convert(file: str | Path, out_dir: str | Path, *, digest: str | None = None)
     try:
         _save(tokenizer, model, header, tmp)
         write_json(tmp / RECORD, record)
+        follow_umask(tmp)  # Transformers writes the weights 0600
         if out.is_dir():
             out.rmdir()  # empty (checked above)
         os.replace(tmp, out)

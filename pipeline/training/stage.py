@@ -18,7 +18,7 @@ from alignpipe.core import registry
 from alignpipe.core.cache import disk_backed
 from alignpipe.core.chat_templates import has_generation_markers
 from alignpipe.core.errors import AlignpipeError
-from alignpipe.core.io import output_dir
+from alignpipe.core.io import follow_umask, output_dir
 from alignpipe.core.log import echo, is_main_process, warn
 from alignpipe.core.mixtures import load_mixture, mixture_from_args
 from alignpipe.core.outputs import (
@@ -283,6 +283,31 @@ def average_with_start(trainer, start: str, weight: float) -> int:
     return changed
 
 
+def seed_rebalanced_batches(trainer) -> None:
+    """`train_sampling_strategy: batch_rebalance` is Transformers' BatchRebalanceSampler: each optimizer batch of
+    per_device_train_batch_size x gradient_accumulation_steps (x ranks) rows is drawn at random, as by the
+    default sampler, then split into micro-batches of similar length (more short rows, fewer long ones), so
+    the optimizer sees the same kind of batch while padding drops. With a loss normalised by the tokens of the
+    whole optimizer batch (`num_items_in_batch`: SFT, pretraining) the step is the one big batch's; with a mean
+    per micro-batch (DPO, reward pairs) rows of small micro-batches weigh more. The Trainer builds the
+    sampler with a fixed seed (42) whatever the run's; here it gets the run's (`data_seed`, else `seed`), so
+    that seeds vary the order as with the default sampler, and a resume replays the same order."""
+    if trainer.args.train_sampling_strategy != "batch_rebalance":
+        return
+    from transformers.trainer_pt_utils import BatchRebalanceSampler
+
+    make = trainer._get_train_sampler
+    seed = trainer.args.data_seed if trainer.args.data_seed is not None else trainer.args.seed
+
+    def seeded(*args, **kwargs):
+        sampler = make(*args, **kwargs)
+        if isinstance(sampler, BatchRebalanceSampler):
+            sampler.seed = seed
+        return sampler
+
+    trainer._get_train_sampler = seeded
+
+
 def finish(trainer, record: RunRecord, tokenizer, script_args, *, extra_metrics=None) -> dict:
     """Train (resuming from the last checkpoint), evaluate, save model + tokenizer + record + card, push."""
     args = trainer.args
@@ -297,6 +322,7 @@ def finish(trainer, record: RunRecord, tokenizer, script_args, *, extra_metrics=
     match_trainable_dtype(trainer.model)
     for callback in CALLBACKS:
         trainer.add_callback(callback)
+    seed_rebalanced_batches(trainer)
     resume = last_checkpoint(args)
     if resume:
         echo(f"{record.stage}: resuming from {resume}")
@@ -343,6 +369,7 @@ def finish(trainer, record: RunRecord, tokenizer, script_args, *, extra_metrics=
         dataset_name = script_args.dataset_name or "alignpipe-mixture"
         tags = ["alignpipe", *registry.stage(record.stage).tags]  # the stage registry's card tags
         trainer.create_model_card(dataset_name=dataset_name, tags=tags)
+        follow_umask(out)  # the weights too (Transformers writes them 0600), checkpoints included
         echo(f"{record.stage}: saved to {args.output_dir}")
     release_lock(_run_dir(out))
     if record.push_to and trainer.is_world_process_zero():
