@@ -307,22 +307,30 @@ def _in_fresh_python(code: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_help_and_bad_flags_are_answered_without_importing_torch(tmp_path):
-    cases = [[name, "--help"] for name in LIGHT] + [argv for argv, _ in BAD_FLAGS]
+def _cli_in_fresh_python(cases: list[list[str]]) -> tuple[list, str]:
+    """Each `alignpipe ARGV` of `cases` in one fresh interpreter: [(argv, exit code, whether torch,
+    transformers or trl had been imported by then, the start of what it printed)], and its stderr."""
     code = (
-        "import sys, json\nfrom alignpipe import cli\nout = []\n"
+        "import sys, json, io, contextlib\nfrom alignpipe import cli\nout = []\n"
         f"for argv in {cases!r}:\n"
-        "    try:\n        rc = cli.main(argv)\n    except SystemExit as e:\n        rc = e.code\n"
-        "    out.append([argv, rc, 'torch' in sys.modules, 'transformers' in sys.modules])\n"
+        "    buf = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(buf):\n"
+        "        try:\n            rc = cli.main(argv)\n        except SystemExit as e:\n            rc = e.code\n"
+        "    heavy = any(m in sys.modules for m in ('torch', 'transformers', 'trl'))\n"
+        "    out.append([argv, rc, heavy, buf.getvalue()[:200]])\n"
         "print(json.dumps(out))\n"
     )
     done = _in_fresh_python(code)
-    results = json.loads(done.stdout.strip().splitlines()[-1])
-    for argv, rc, torch_loaded, transformers_loaded in results:
-        assert not torch_loaded and not transformers_loaded, argv
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+
+def test_help_and_bad_flags_are_answered_without_importing_torch(tmp_path):
+    results, stderr = _cli_in_fresh_python([[name, "--help"] for name in LIGHT] + [a for a, _ in BAD_FLAGS])
+    for argv, rc, heavy, _ in results:
+        assert not heavy, argv
         assert rc == (0 if argv[-1] == "--help" else 2), (argv, rc)
     for _, message in BAD_FLAGS:
-        assert message in done.stderr, (message, done.stderr[-3000:])
+        assert message in stderr, (message, stderr[-3000:])
 
 
 # A training stage's options are remembered the first time its TRL parser is built (core.options); from then
@@ -366,16 +374,7 @@ def test_stage_help_and_bad_flags_are_answered_without_importing_torch(remembere
     cache, recipe = remembered_options
     monkeypatch.setenv("ALIGNPIPE_CACHE", str(cache))
     helps = [[s.name, "--help"] for s in STAGES if s.trains]
-    code = (
-        "import sys, json, io, contextlib\nfrom alignpipe import cli\nout = []\n"
-        f"for argv in {helps + _stage_cases(recipe)!r}:\n"
-        "    buf = io.StringIO()\n"
-        "    with contextlib.redirect_stdout(buf):\n        rc = cli.main(argv)\n"
-        "    out.append([argv, rc, 'torch' in sys.modules or 'trl' in sys.modules, buf.getvalue()[:200]])\n"
-        "print(json.dumps(out))\n"
-    )
-    done = _in_fresh_python(code)
-    results = json.loads(done.stdout.strip().splitlines()[-1])
+    results, stderr = _cli_in_fresh_python(helps + _stage_cases(recipe))
     for argv, rc, heavy, printed in results:
         assert not heavy, argv
         if argv[-1] == "--help":
@@ -383,8 +382,8 @@ def test_stage_help_and_bad_flags_are_answered_without_importing_torch(remembere
         else:
             assert rc == 2, argv
     for _, message in STAGE_BAD_FLAGS:
-        assert message in done.stderr, (message, done.stderr[-3000:])
-    assert "Traceback" not in done.stderr
+        assert message in stderr, (message, stderr[-3000:])
+    assert "Traceback" not in stderr
 
 
 def test_the_stages_own_parser_refuses_what_the_remembered_one_refuses(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -83,6 +84,7 @@ def value_problems(values: dict) -> list[str]:
 _SOURCES = ("stages", "training")  # alignpipe's folders whose code defines what a stage's parser accepts
 
 
+@functools.cache  # the sources and versions do not change within a process
 def _key() -> str:
     h = hashlib.sha256()
     for dist in ("trl", "transformers"):
