@@ -17,6 +17,8 @@ BENCHMARKS = [
     "quantization",
     "demo_time",
     "smollm2",  # the real-model pipeline, three seeds: about two hours on a 2-core CPU
+    "shared_prefix",  # SmolLM2 as shipped: generation with its system prompt run once, ~3 min
+    "safety_probe",  # SmolLM2 as shipped: a linear probe for harmful vs look-alike requests, ~9 min
 ]
 
 

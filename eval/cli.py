@@ -113,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a guard classifier (alignpipe guard) in front of the model: the safety section evaluates the pair "
         "(flagged prompts get the guard's refusal, the model answers the rest)",
     )
+    p.add_argument(
+        "--guard-threshold",
+        type=float,
+        default=0.5,
+        help="flag a prompt when the guard's P(unsafe) is at least this (as in chat and generate)",
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
     p.add_argument(
         "--dtype",

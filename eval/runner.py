@@ -104,6 +104,11 @@ def evaluate(args: argparse.Namespace) -> dict:
     """Run the suite on the models `args` names; write the output folder; return eval.json's content."""
     if not args.model and not args.reward_model:
         raise AlignpipeError("give --model (a causal LM to evaluate), --reward-model, or both")
+    threshold = getattr(args, "guard_threshold", 0.5)
+    if not 0 < threshold < 1:
+        raise AlignpipeError(f"--guard-threshold must be in (0, 1), got {threshold}")
+    if threshold != 0.5 and not getattr(args, "guard", None):
+        raise AlignpipeError("--guard-threshold needs --guard DIR")
     suite = _suite(args)
     seed = suite.seed if args.seed is None else args.seed
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -125,7 +130,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         if getattr(args, "guard", None):
             from alignpipe.inference.guard import Guard
 
-            guard = Guard.load(args.guard, device=device)
+            guard = Guard.load(args.guard, device=device, threshold=threshold)
     for what, path, how in (("reference", ref_path, ref_source), ("reward model", rm_path, rm_source)):
         if path:
             echo(f"{what}: {path} ({how})", err=True)

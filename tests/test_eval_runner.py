@@ -154,6 +154,54 @@ def test_batched_left_padded_generation_equals_one_at_a_time(request, fixture, t
     assert [g.token_ids for g in batched] == [g.token_ids for g in single]
 
 
+@pytest.mark.numerics
+@pytest.mark.parametrize("fixture", ["tiny_minigpt", "tiny_llama"])
+def test_a_shared_prompt_prefix_is_run_once_and_answers_stay_the_same(
+    request, fixture, tiny_tokenizer, monkeypatch
+):
+    """Prompts that start alike (a system prompt) have that prefix run once and its KV cache reused by every
+    batch; the answers are those of running each prompt whole."""
+    from transformers import AutoModelForCausalLM
+
+    from alignpipe.inference import generation
+
+    model = AutoModelForCausalLM.from_pretrained(request.getfixturevalue(fixture)).eval()
+    system = {"role": "system", "content": "You are a careful assistant . Answer with 1 2 or 3 words ."}
+    users = ("What is 3 plus 4?", "sort 9 2", "copy this list of words", "is 7 more than 5?", "hi")
+    prompts = prompt_ids(tiny_tokenizer, [[system, {"role": "user", "content": u}] for u in users])
+    shared = generation.shared_prefix_length(prompts)
+    assert shared >= generation.MIN_SHARED_PREFIX
+    assert all(p[:shared] == prompts[0][:shared] for p in prompts) and len({p[shared] for p in prompts}) > 1
+    caches = []
+    prefix_cache = generation._prefix_cache
+    monkeypatch.setattr(generation, "_prefix_cache", lambda *a: caches.append(prefix_cache(*a)) or caches[-1])
+    settings = GenerationSettings(max_new_tokens=8, batch_size=2)  # three batches, one cache
+    reused = generate(model, tiny_tokenizer, prompts, settings)
+    assert len(caches) == 1 and caches[0] is not None and caches[0].get_seq_length() == shared
+    monkeypatch.setattr(generation, "MIN_SHARED_PREFIX", 10**6)  # every prompt run whole
+    assert generation.shared_prefix_length(prompts) == 0
+    whole = generate(model, tiny_tokenizer, prompts, settings)
+    assert len(caches) == 1
+    assert min(greedy_margin(model, p + g.token_ids, len(p)) for p, g in zip(prompts, whole)) > NEAR_TIE
+    assert [g.token_ids for g in reused] == [g.token_ids for g in whole]
+
+
+def test_shared_prefix_length_leaves_every_prompt_a_token_of_its_own():
+    from alignpipe.inference.generation import MIN_SHARED_PREFIX, shared_prefix_length
+
+    base = list(range(100, 100 + MIN_SHARED_PREFIX + 2))
+    assert shared_prefix_length([base + [1, 2], base + [1, 3]]) == len(base) + 1
+    assert shared_prefix_length([base, base + [5]]) == len(base) - 1  # the shorter keeps its last token
+    assert (
+        shared_prefix_length([base[:MIN_SHARED_PREFIX] + [1], base[:MIN_SHARED_PREFIX] + [2]])
+        == MIN_SHARED_PREFIX
+    )
+    assert (
+        shared_prefix_length([base[: MIN_SHARED_PREFIX - 1] + [1], base[: MIN_SHARED_PREFIX - 1] + [2]]) == 0
+    )
+    assert shared_prefix_length([base + [1]]) == 0  # one prompt: nothing to share
+
+
 def test_stop_reasons_eos_and_max_new_tokens(tiny_tokenizer):
     prompts = prompt_ids(tiny_tokenizer, [[{"role": "user", "content": "hi"}]] * 2)
     settings = GenerationSettings(max_new_tokens=5)

@@ -421,6 +421,29 @@ def test_eval_measures_the_guard_and_model_pair(guard_dir, tiny_minigpt, tmp_pat
     samples = [json.loads(line) for line in (out / "safety_samples.jsonl").read_text().splitlines()]
     assert samples[0]["model_response"] == REFUSAL and samples[0]["guard"]["flagged"]
 
+    # --guard-threshold moves the line: halfway between the two prompts' scores, then above both
+    low, high = sorted(s["guard"]["score"] for s in samples)
+    for threshold, flagged in (((low + high) / 2, [True, False]), ((high + 1) / 2, [False, False])):
+        if threshold >= 1:
+            continue  # a score that rounds to 1 leaves no threshold above it
+        assert cli([*args, "--guard-threshold", str(threshold), "--no-report", "--overwrite"]) == 0
+        data = json.loads((out / "eval.json").read_text())
+        assert data["metrics"]["safety"]["guard"]["threshold"] == threshold
+        samples = [json.loads(line) for line in (out / "safety_samples.jsonl").read_text().splitlines()]
+        assert [s["guard"]["flagged"] for s in samples] == flagged
+        assert [s["model_response"] == REFUSAL for s in samples] == flagged  # the model answers the rest
+
+
+def test_eval_guard_threshold_is_checked_before_any_model_loads(tiny_minigpt, tmp_path, capsys):
+    out = tmp_path / "ev"
+    for extra, message in (
+        (["--guard", str(tmp_path), "--guard-threshold", "1.5"], "must be in (0, 1), got 1.5"),
+        (["--guard-threshold", "0.9"], "--guard-threshold needs --guard DIR"),
+    ):
+        assert cli(["eval", "--model", str(tiny_minigpt), *extra, "-o", str(out)]) == 2
+        assert message in capsys.readouterr().err
+    assert not (out / "eval.json").exists()
+
 
 # --------------------------------------------------------------------------- quantised evaluation
 

@@ -5,7 +5,10 @@ and log-probabilities of given continuations.
   prompts); a tokenizer without a template gets the message contents joined by blank lines (a base
   model: good enough for perplexity-style scoring, poor for chat prompts).
 - `generate`: batched, left-padded generation with the KV cache (`model.generate`), prompts sorted
-  by length to waste little padding, a tqdm bar on a terminal. The settings are exactly
+  by length to waste little padding, a tqdm bar on a terminal. When every prompt starts with the same
+  tokens (a chat template's default system prompt: 24 of SmolLM2's ~41 prompt tokens), that prefix is run
+  once and its KV cache copied into each batch (prefix, padding, the prompt's own tokens), so its
+  positions are not computed again for every prompt (`shared_prefix_length`). The settings are exactly
   `GenerationSettings` (a fresh `GenerationConfig`, so nothing leaks from the checkpoint's own
   generation config). A response stops at the first stop token: the tokenizer's eos and any eos ids
   in the model's generation config.
@@ -29,6 +32,7 @@ Assumed: the model has absolute or rotary positions up to `max_positions(model)`
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -170,16 +174,28 @@ def generate(
     out: list[Generation | None] = [None] * len(prompts)
     was_training = model.training
     model.eval()
+    shared = shared_prefix_length(prompts)
+    prefix = prompts[0][:shared] if shared else []
+    prefix_cache = _prefix_cache(model, prefix, device) if shared else None
+    if prefix_cache is None:
+        prefix = []
     torch.manual_seed(seed)
     with progress(len(prompts), desc) as bar:
         for start in range(0, len(order), settings.batch_size):
             idx = order[start : start + settings.batch_size]
-            width = max(len(prompts[i]) for i in idx)
-            ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in idx], device=device)
+            own = [prompts[i][len(prefix) :] for i in idx]
+            width = max(len(p) for p in own)
+            # (B, prefix + width): the shared prefix, left padding, then each prompt's own tokens
+            ids = torch.tensor([prefix + [pad] * (width - len(p)) + p for p in own], device=device)
             mask = torch.tensor(
-                [[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in idx], device=device
+                [[1] * len(prefix) + [0] * (width - len(p)) + [1] * len(p) for p in own], device=device
             )
-            new = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)[:, width:]
+            kw = {}
+            if prefix_cache is not None:
+                kw["past_key_values"] = copy.deepcopy(prefix_cache)
+                kw["past_key_values"].batch_repeat_interleave(len(idx))
+            new = model.generate(input_ids=ids, attention_mask=mask, generation_config=config, **kw)
+            new = new[:, len(prefix) + width :]
             for i, row in zip(idx, new.tolist()):
                 end = next((k for k, t in enumerate(row) if t in stops), None)
                 tokens = row if end is None else row[: end + 1]
@@ -194,6 +210,41 @@ def generate(
             bar.update(len(idx))
     model.train(was_training)
     return out  # type: ignore[return-value]
+
+
+#: the fewest tokens worth sharing: below this the prefix's own forward and cache copies cost about what they save
+MIN_SHARED_PREFIX = 8
+
+
+def shared_prefix_length(prompts: list[list[int]]) -> int:
+    """How many leading tokens all `prompts` share (each keeps at least one of its own), or 0 when fewer
+    than `MIN_SHARED_PREFIX` or fewer than two prompts."""
+    if len(prompts) < 2:
+        return 0
+    first, n = prompts[0], min(len(p) for p in prompts) - 1
+    for p in prompts[1:]:
+        k = 0
+        while k < n and p[k] == first[k]:
+            k += 1
+        n = k
+        if n < MIN_SHARED_PREFIX:
+            return 0
+    return n
+
+
+def _prefix_cache(model, prefix: list[int], device):
+    """The KV cache of `prefix` (batch 1), or None when the model's cache is not a plain `DynamicCache` of
+    full-attention layers (sliding windows, hybrid or recurrent caches are not shared: generation then runs
+    each prompt whole)."""
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    try:
+        cache = model(input_ids=torch.tensor([prefix], device=device), use_cache=True).past_key_values
+    except (TypeError, ValueError, NotImplementedError):
+        return None
+    if type(cache) is not DynamicCache or not all(type(layer) is DynamicLayer for layer in cache.layers):
+        return None
+    return cache
 
 
 def weights_digest(path: str | Path) -> str | None:
@@ -245,6 +296,8 @@ def generate_cached(
         "seed": seed,
         "software": [torch.__version__, transformers.__version__, torch.get_num_threads()],
     }
+    if shared_prefix_length(prompts):  # the prefix's positions are computed apart: another rounding
+        identity["shared_prefix"] = shared_prefix_length(prompts)
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
     path = cache_dir() / "generations" / f"{key}.json"
     try:
