@@ -392,3 +392,26 @@ def test_eval_models_can_be_named_and_one_of_them_be_the_reference(tmp_path):
     assert parts["sft"][:4] == ["--model", str(run / "sft"), "--ref", "org/base.gguf"]
     assert parts["sft"][-2:] == ["--output", str(run / "eval" / "sft")]
     assert orchestrate_recipe.dependencies(p, "eval") == ["sft"]
+
+
+def test_a_pipelines_eval_can_put_a_guard_in_front_of_every_model(tmp_path):
+    """`overrides` of the eval stage become `alignpipe eval` flags for every model: a guard trained beforehand
+    (`alignpipe guard`) screens the safety prompts of each evaluation, at the recipe's threshold."""
+    from alignpipe.eval.cli import build_parser
+
+    (tmp_path / "sft.yaml").write_text("model_name_or_path: somewhere/else\n")
+    guard = tmp_path / "guard"
+    p = orchestrate_recipe.load_pipeline(
+        write_pipeline(
+            tmp_path / "p.yaml",
+            {
+                "sft": {"recipe": "sft.yaml"},
+                "eval": {"suite": "quick", "overrides": {"guard": str(guard), "guard_threshold": 0.92}},
+            },
+        )
+    )
+    parts = orchestrate_recipe.resolve(p, "eval", tmp_path / "run").parts
+    assert parts
+    for argv in parts.values():
+        args = build_parser().parse_args(argv)
+        assert (args.guard, args.guard_threshold) == (str(guard), 0.92)
