@@ -39,6 +39,7 @@ from alignpipe.eval.schema import SCHEMA_VERSION, digits, label, summary
 from alignpipe.eval.sections import SECTIONS
 from alignpipe.eval.suite import HarnessSection, load_suite
 from alignpipe.inference.generation import message_text
+from alignpipe.inference.guard import Guard, check_threshold
 from alignpipe.inference.loading import load_lm, load_rm, sibling_stage
 
 
@@ -105,10 +106,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     if not args.model and not args.reward_model:
         raise AlignpipeError("give --model (a causal LM to evaluate), --reward-model, or both")
     threshold = getattr(args, "guard_threshold", 0.5)
-    if not 0 < threshold < 1:
-        raise AlignpipeError(f"--guard-threshold must be in (0, 1), got {threshold}")
-    if threshold != 0.5 and not getattr(args, "guard", None):
-        raise AlignpipeError("--guard-threshold needs --guard DIR")
+    check_threshold(threshold, getattr(args, "guard", None))  # before any model loads
     suite = _suite(args)
     seed = suite.seed if args.seed is None else args.seed
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -128,8 +126,6 @@ def evaluate(args: argparse.Namespace) -> dict:
         rm = load_rm(rm_path, device=device, dtype=args.dtype) if rm_path else None
         guard = None
         if getattr(args, "guard", None):
-            from alignpipe.inference.guard import Guard
-
             guard = Guard.load(args.guard, device=device, threshold=threshold)
     for what, path, how in (("reference", ref_path, ref_source), ("reward model", rm_path, rm_source)):
         if path:

@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from alignpipe.core.data import SAFETY_LABELS
 from alignpipe.core.errors import AlignpipeError
 from alignpipe.core.outputs import check_weights
@@ -42,10 +40,18 @@ class Verdict:
         return {"flagged": self.flagged, "score": round(self.score, 4)}
 
 
+def check_threshold(threshold: float, guard: str | None) -> None:
+    """`--guard-threshold` (chat, generate, serve, eval) before any model loads: a probability strictly between
+    0 and 1, and a guard (`--guard DIR`) to apply it to. Light: no torch."""
+    if not 0 < threshold < 1:
+        raise AlignpipeError(f"--guard-threshold must be in (0, 1), got {threshold}")
+    if threshold != 0.5 and not guard:
+        raise AlignpipeError("--guard-threshold needs --guard DIR")
+
+
 class Guard:
     def __init__(self, model, tokenizer, path: str, threshold: float = 0.5):
-        if not 0 < threshold < 1:
-            raise AlignpipeError(f"--guard-threshold must be in (0, 1), got {threshold}")
+        check_threshold(threshold, path)
         labels = {int(k): str(v).lower() for k, v in model.config.id2label.items()}
         if "unsafe" not in labels.values():
             raise AlignpipeError(
@@ -57,6 +63,7 @@ class Guard:
 
     @classmethod
     def load(cls, path: str, *, device: str = "cpu", threshold: float = 0.5) -> Guard:
+        check_threshold(threshold, path)
         from transformers import AutoModelForSequenceClassification
 
         from alignpipe.inference.loading import architectures, check_model_folder, check_path
@@ -97,9 +104,10 @@ class Guard:
         model.config.pad_token_id = tokenizer.pad_token_id
         return cls(model.to(device).eval(), tokenizer, path, threshold)
 
-    @torch.no_grad()
     def scores(self, prompts: list[str | list[dict]], batch_size: int = 32) -> list[float]:
         """P(unsafe) for each prompt (text or chat messages, read as `prompt_text` says)."""
+        import torch
+
         prompts = [prompt_text(p) for p in prompts]
         out: list[float] = []
         limit = getattr(self.model.config, "max_position_embeddings", None) or 512
@@ -112,7 +120,8 @@ class Guard:
                 max_length=limit,
                 return_tensors="pt",
             ).to(device)
-            logits = self.model(**batch).logits.float()
+            with torch.no_grad():
+                logits = self.model(**batch).logits.float()
             out += logits.softmax(-1)[:, self.unsafe].tolist()
         return out
 

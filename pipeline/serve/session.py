@@ -32,10 +32,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 def check_model_args(args: argparse.Namespace) -> None:
     """The loading flags' checks that need no model (before torch loads)."""
-    if not 0 < args.guard_threshold < 1:
-        raise AlignpipeError(f"--guard-threshold must be in (0, 1), got {args.guard_threshold}")
-    if args.guard_threshold != 0.5 and not args.guard:
-        raise AlignpipeError("--guard-threshold needs --guard DIR")
+    from alignpipe.inference.guard import check_threshold
+
+    check_threshold(args.guard_threshold, args.guard)
 
 
 @dataclass
