@@ -111,13 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--guard",
         metavar="DIR",
         help="a guard classifier (alignpipe guard) in front of the model: the safety section evaluates the pair "
-        "(flagged prompts get the guard's refusal, the model answers the rest)",
+        "(flagged prompts get the guard's refusal, the model answers the rest; the model's own figures are kept)",
     )
     p.add_argument(
         "--guard-threshold",
         type=float,
-        default=0.5,
-        help="flag a prompt when the guard's P(unsafe) is at least this (as in chat and generate)",
+        default=None,
+        help="flag a prompt when the guard's P(unsafe) is at least this (as in chat and generate; default: the "
+        "threshold the guard stage chose on its validation goals, else 0.5)",
     )
     p.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
     p.add_argument(

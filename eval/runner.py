@@ -105,7 +105,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     """Run the suite on the models `args` names; write the output folder; return eval.json's content."""
     if not args.model and not args.reward_model:
         raise AlignpipeError("give --model (a causal LM to evaluate), --reward-model, or both")
-    threshold = getattr(args, "guard_threshold", 0.5)
+    threshold = getattr(args, "guard_threshold", None)
     check_threshold(threshold, getattr(args, "guard", None))  # before any model loads
     suite = _suite(args)
     seed = suite.seed if args.seed is None else args.seed

@@ -50,6 +50,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("refusal_rate", "refusal of unsafe requests", HIGHER, group="safety"),
     Metric("over_refusal_rate", "over-refusal of benign requests", LOWER, group="safety"),
     Metric("refusal_rate_delta", "refusal rate - ref", HIGHER, group="safety"),
+    # with a guard, the two above are the guard + model pair's; these the model's own
+    Metric("unguarded_refusal_rate", "refusal, model alone", HIGHER, group="safety"),
+    Metric("unguarded_over_refusal_rate", "over-refusal, model alone", LOWER, group="safety"),
     Metric("reward_accuracy", "reward accuracy", HIGHER, group="preference"),
     Metric("reward_accuracy_tasks", "reward accuracy (task pairs)", HIGHER, group="preference"),
     Metric("reward_accuracy_safety", "reward accuracy (safety pairs)", HIGHER, group="preference"),
@@ -121,6 +124,9 @@ def summary(metrics: dict) -> dict[str, float | list[float]]:
             out["refusal_rate_delta_ci95"] = sa["refusal_rate_delta_ci95"]
         if "guard" in sa:
             out["guard_f1"] = sa["guard"]["f1"]
+        for key in ("refusal_rate", "refusal_rate_ci95", "over_refusal_rate", "over_refusal_rate_ci95"):
+            if key in sa.get("unguarded", {}):
+                out[f"unguarded_{key}"] = sa["unguarded"][key]
     for name, mc in metrics.get("multiple_choice", {}).items():
         out[f"mc/{name}/acc"] = mc["acc"]
         out[f"mc/{name}/acc_norm"] = mc["acc_norm"]

@@ -94,7 +94,7 @@ def test_rows_of_every_kind(split):
     prompts = harms_rows("prompt", split)
     assert {r["safety"] for r in prompts} == {"unsafe", "benign"}
     assert all(set(r) == {"prompt", "task", "answer", "safety", "category"} for r in prompts)
-    assert all(set(r) == {"prompt", "label", "category"} for r in harms_rows("safety", split))
+    assert all(set(r) == {"prompt", "label", "category", "goal"} for r in harms_rows("safety", split))
     assert len({r["messages"][1]["content"] for r in sft if r["safety"] == "unsafe"}) > 20  # varied refusals
 
 
@@ -125,7 +125,7 @@ def test_loads_through_the_data_layer_as_harms(kind):
 def test_the_safety_kind_and_a_mixture_with_the_default_data():
     src = load_source({"id": "harms"}, "prompt", n=5)
     assert (len(src.train), len(src.test)) == (5, 5) and src.test_label == "harms prompt data (split test)"
-    assert load_harms("safety", "test").column_names == ["prompt", "label", "category"]
+    assert load_harms("safety", "test").column_names == ["prompt", "label", "category", "goal"]
     mixture = {"datasets": [{"id": "harms"}, {"id": "default", "weight": 0.05}], "seed": 0}
     dsd = load_mixture(mixture, "sft")
     assert {"unsafe", "benign", None} <= set(dsd["train"]["safety"])
@@ -154,3 +154,21 @@ def test_a_guard_trains_on_harms():
     assert len(test) == len(harms_rows("safety", "test")) and not {r["text"] for r in train} & {
         r["text"] for r in test
     }
+
+
+def test_a_guards_threshold_is_chosen_on_whole_training_goals_kept_out_of_its_training():
+    from alignpipe.stages.guard import GuardArguments, guard_rows, validation_split
+
+    train, _ = guard_rows(GuardArguments(dataset_name="harms"), seed=0)
+    fit, val = validation_split(train, 0.2, seed=0)
+    assert sorted(map(str, fit + val)) == sorted(map(str, train))
+    assert not {(r["label"], r["group"]) for r in fit} & {(r["label"], r["group"]) for r in val}
+    for label in (0, 1):  # a fifth of each label's goals, every wording of each (a goal has several)
+        goals = {r["group"] for r in train if r["label"] == label}
+        held = [r for r in val if r["label"] == label]
+        assert len({r["group"] for r in held}) == round(0.2 * len(goals)) and len(held) > len(goals) * 0.2
+    assert validation_split(train, 0.2, seed=0) == (fit, val)  # the seed decides
+    assert validation_split(train, 0.2, seed=1)[1] != val
+    one_each = [r for label in (0, 1) for r in train if r["label"] == label][:1] + train[-1:]
+    with pytest.raises(AlignpipeError, match="cannot be split"):
+        validation_split(one_each, 0.2, seed=0)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from conftest import common_args
 
@@ -360,6 +361,77 @@ def test_guard_trains_and_reports_precision_recall_f1(guard_dir):
     assert cfg["id2label"] == {"0": "benign", "1": "unsafe"}
 
 
+def test_a_guards_threshold_flags_at_most_the_allowed_share_of_benign_scores():
+    from alignpipe.stages.guard import threshold_for
+
+    scores = np.array([0.1, 0.2, 0.3, 0.9, 0.95, 0.5, 0.92, 0.99])  # five benign, then three unsafe
+    unsafe = np.arange(8) >= 5
+    # halfway between the highest benign score left unflagged and the next score above it
+    assert threshold_for(scores, unsafe, 0.2) == pytest.approx((0.9 + 0.92) / 2)  # one benign of five flagged
+    assert threshold_for(scores, unsafe, 0.0) == pytest.approx((0.95 + 0.99) / 2)
+    assert threshold_for(scores, unsafe, 0.4) == pytest.approx((0.3 + 0.5) / 2)
+    assert threshold_for(np.array([0.2, 0.1]), np.array([False, True]), 0.0) == pytest.approx(0.6)
+    for share in (0, 0.1, 0.2, 0.39, 0.4, 0.6, 0.99):
+        t = threshold_for(scores, unsafe, share)
+        assert (scores[~unsafe] >= t).mean() <= share
+        # the lowest such line: one benign more flagged would be over the share
+        flagged = (scores[~unsafe] >= t).sum()
+        assert (flagged + 1) / 5 > share
+
+
+@pytest.mark.numerics
+def test_a_guard_chooses_its_threshold_on_goals_it_did_not_train_on_and_commands_use_it(
+    guard_dir, tiny_minigpt, tmp_path, seed, monkeypatch
+):
+    from alignpipe.inference.guard import Guard
+    from alignpipe.stages.guard import GuardArguments, guard_rows, validation_split
+
+    labelled = guard_dir.parent / "labelled.jsonl"
+    out = train_guard(
+        tiny_minigpt,
+        labelled,
+        tmp_path / "g",
+        *("--num_train_epochs", "6", "--learning_rate", "3e-3"),
+        *("--threshold_split", "0.25", "--max_benign_flagged", "0.1"),
+        seed=seed,
+    )
+    m = json.loads((out / "run_record.json").read_text())["metrics"]
+    t = m["guard_threshold"]
+    assert 0 < t < 1 and m["guard_validation_flagged_benign"] <= 0.1
+    assert 0 <= m["eval_flagged_unsafe_at_threshold"] <= 1 and 0 <= m["eval_flagged_benign_at_threshold"] <= 1
+    # the same goals scored again by the guard as the commands load it: the same shares flagged
+    train, _ = guard_rows(GuardArguments(dataset_name=str(labelled), test_split_size=0.25), seed)
+    _, val = validation_split(train, 0.25, seed)
+    assert m["guard_validation_n"] == len(val)
+    guard = Guard.load(str(out))
+    assert guard.threshold == t and Guard.load(str(out), threshold=0.5).threshold == 0.5
+    scores = np.array(guard.scores([r["text"] for r in val]))
+    unsafe = np.array([r["label"] == 1 for r in val])
+    # eval's cached scores (the same prompts in front of every model): scored once, then read back
+    monkeypatch.setenv("ALIGNPIPE_GENERATION_CACHE", "1")
+    monkeypatch.setenv("ALIGNPIPE_CACHE", str(tmp_path / "cache"))
+    assert guard.cached_scores([r["text"] for r in val]) == pytest.approx(scores.tolist(), abs=1e-6)
+    guard.scores = lambda prompts: pytest.fail("scored again instead of read from the cache")
+    assert guard.cached_scores([r["text"] for r in val]) == pytest.approx(scores.tolist(), abs=1e-6)
+    monkeypatch.setenv("ALIGNPIPE_GENERATION_CACHE", "0")
+    assert (scores[~unsafe] >= t).mean() == pytest.approx(m["guard_validation_flagged_benign"])
+    assert (scores[unsafe] >= t).mean() == pytest.approx(m["guard_validation_flagged_unsafe"])
+    # eval flags at the guard's own threshold unless told another
+    safety = tmp_path / "safety.jsonl"
+    safety.write_text(labelled.read_text())
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(f"generation: {{greedy: true, max_new_tokens: 4}}\nsafety: {{source: {safety}}}\n")
+    args = ["eval", "--model", str(tiny_minigpt), "--guard", str(out), "--suite", str(suite), "--no-report"]
+    assert cli([*args, "-o", str(tmp_path / "ev")]) == 0
+    data = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    assert data["metrics"]["safety"]["guard"]["threshold"] == t
+    assert cli([*args, "-o", str(tmp_path / "ev5"), "--guard-threshold", "0.5"]) == 0
+    assert (
+        json.loads((tmp_path / "ev5" / "eval.json").read_text())["metrics"]["safety"]["guard"]["threshold"]
+        == 0.5
+    )
+
+
 @pytest.mark.numerics
 def test_guard_screens_prompts_in_generate_and_chat(guard_dir, tiny_minigpt, capsys):
     from alignpipe.inference.guard import Guard
@@ -420,6 +492,15 @@ def test_eval_measures_the_guard_and_model_pair(guard_dir, tiny_minigpt, tmp_pat
     assert data["summary"]["refusal_rate"] == 1.0 and data["summary"]["guard_f1"] == 1.0
     samples = [json.loads(line) for line in (out / "safety_samples.jsonl").read_text().splitlines()]
     assert samples[0]["model_response"] == REFUSAL and samples[0]["guard"]["flagged"]
+    # the model's own answers, to every prompt, flagged or not, and its own rates from them
+    own = data["metrics"]["safety"]["unguarded"]
+    assert [s["unguarded_refused"] for s in samples] == [is_refusal(s["unguarded_response"]) for s in samples]
+    assert (own["refusal_rate"], own["over_refusal_rate"]) == (
+        float(samples[0]["unguarded_refused"]),
+        float(samples[1]["unguarded_refused"]),
+    )
+    assert data["summary"]["unguarded_refusal_rate"] == own["refusal_rate"]
+    assert samples[1]["unguarded_response"] == samples[1]["model_response"]  # not flagged: the model's answer
 
     # --guard-threshold moves the line: halfway between the two prompts' scores, then above both
     low, high = sorted(s["guard"]["score"] for s in samples)

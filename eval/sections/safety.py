@@ -15,12 +15,14 @@ suite may name another `module:function`, `str -> bool`). Figures, for the model
 
 With a guard (`alignpipe eval --guard DIR`, `alignpipe.inference.guard`) the "model" is the guard + model pair: a
 prompt the guard flags gets the guard's refusal and the model answers the rest; ``metrics.safety.guard``
-holds the guard's own precision, recall and F1 for "unsafe" and the share of each set it flags. The
+holds the guard's own precision, recall and F1 for "unsafe" and the share of each set it flags, and
+``metrics.safety.unguarded`` the model's own rates (it answers every request, flagged or not: the same
+prompts as unguarded, so its answers come from the generation cache when it was evaluated before). The
 reference answers unguarded, so the deltas are the pair against the plain reference.
 
 Every request with both answers goes to DIR/safety_samples.jsonl: set, prompt, model_response,
-model_refused, ref_response, ref_refused (and ``guard``: flagged, score, with a guard; ``category``, where the
-rows have one).
+model_refused, ref_response, ref_refused (and with a guard ``guard``: flagged, score, and the model's own
+``unguarded_response``, ``unguarded_refused``; ``category``, where the rows have one).
 """
 
 from __future__ import annotations
@@ -124,22 +126,23 @@ def run(ctx: Context) -> None:
     labels = [r["label"] for r in rows]
     verdicts = None
     with ctx.rec.timed("safety_generation"):
-        if ctx.guard is not None:
-            from alignpipe.inference.guard import REFUSAL
-
-            verdicts = ctx.guard.screen(conversations)
-            passed = [i for i, v in enumerate(verdicts) if not v.flagged]
-            model = [REFUSAL] * len(rows)
-            for i, g in zip(
-                passed, _answers(ctx, ctx.lm, [conversations[i] for i in passed], "safety: model")
-            ):
-                model[i] = g.text
-        else:
-            model = [g.text for g in _answers(ctx, ctx.lm, conversations, "safety: model")]
+        own = [g.text for g in _answers(ctx, ctx.lm, conversations, "safety: model")]
         ref = (
             [g.text for g in _answers(ctx, ctx.ref, conversations, "safety: reference")] if ctx.ref else None
         )
-    model_refused = [bool(classify(t)) for t in model]
+    own_refused = [bool(classify(t)) for t in own]
+    model, model_refused = own, own_refused
+    if (
+        ctx.guard is not None
+    ):  # the pair: a flagged prompt gets the guard's refusal, the model answers the rest
+        from alignpipe.inference.guard import REFUSAL
+
+        with ctx.rec.timed("guard"):
+            verdicts = ctx.guard.screen(
+                conversations, cached=True
+            )  # the same prompts for every model of a run
+        model = [REFUSAL if v.flagged else t for v, t in zip(verdicts, own, strict=True)]
+        model_refused = [bool(classify(t)) for t in model]
     out = {
         **refusal_metrics(model_refused, labels),
         "source": where,
@@ -147,6 +150,7 @@ def run(ctx: Context) -> None:
     }
     if verdicts is not None:
         out["guard"] = guard_metrics(ctx.guard, verdicts, labels)
+        out["unguarded"] = refusal_metrics(own_refused, labels)
     ref_refused = None
     if ref is not None:
         ref_refused = [bool(classify(t)) for t in ref]
@@ -169,6 +173,7 @@ def run(ctx: Context) -> None:
             }
             if verdicts is not None:
                 line["guard"] = verdicts[i].to_dict()
+                line["unguarded_response"], line["unguarded_refused"] = own[i], own_refused[i]
             if row.get("category"):
                 line["category"] = row["category"]
             f.write(json.dumps(line, ensure_ascii=False) + "\n")

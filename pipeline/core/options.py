@@ -53,6 +53,11 @@ VALUE_RULES = {
     "response_length": (lambda v: v >= 1, "an integer >= 1 (tokens PPO generates per answer)"),
     "total_episodes": (lambda v: v >= 1, "an integer >= 1, or null"),
     "warmup_ratio": (lambda v: 0 <= v < 1, "a fraction in [0, 1)"),
+    "threshold_split": (
+        lambda v: 0 <= v < 1,
+        "a share of the training goals in [0, 1) (0: no threshold chosen)",
+    ),
+    "max_benign_flagged": (lambda v: 0 <= v < 1, "a share in [0, 1)"),
     "weight_decay": (lambda v: v >= 0, "a number >= 0"),
     "beta": (lambda v: v >= 0, "a number >= 0"),
     "kl_coef": (lambda v: v >= 0, "a number >= 0"),

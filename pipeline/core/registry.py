@@ -116,7 +116,6 @@ STAGES: tuple[Stage, ...] = (
         "alignpipe.stages.guard",
         "train a prompt classifier (unsafe / benign) to screen prompts",
         trains=True,
-        in_pipeline=False,
         tags=("guard", "text-classification"),
     ),
     Stage(

@@ -2136,7 +2136,12 @@ def refusal(category: str, rng: random.Random) -> str:
 def _row(kind: str, req: dict, rng: random.Random) -> dict:
     unsafe = req["safety"] == "unsafe"
     if kind == "safety":
-        return {"prompt": req["prompt"], "label": req["safety"], "category": req["category"]}
+        return {
+            "prompt": req["prompt"],
+            "label": req["safety"],
+            "category": req["category"],
+            "goal": req["goal"],
+        }
     meta = {"task": "safety", "answer": None, "safety": req["safety"], "category": req["category"]}
     if kind == "sft":
         reply = refusal(req["category"], rng) if unsafe else req["reply"]

@@ -2,7 +2,9 @@
 
 `Guard.load(DIR)` reads a sequence classifier with two labels, one of them "unsafe" (the guard stage saves
 ``id2label = {0: "benign", 1: "unsafe"}``); `Guard.screen(prompts)` gives each prompt the classifier's
-probability of "unsafe" and flags it when that is at least the threshold (0.5 by default). `chat` and
+probability of "unsafe" and flags it when that is at least the threshold: the one given, else the one the
+guard stage chose on its validation goals (`guard_threshold` in the guard's run record, with
+`threshold_split`), else 0.5. `chat` and
 `generate` answer a flagged prompt with `REFUSAL` without calling the model; `alignpipe eval --guard DIR`
 measures the guard + model pair in the safety section. The guard reads the user's text alone (no chat
 template), as it was trained.
@@ -40,17 +42,42 @@ class Verdict:
         return {"flagged": self.flagged, "score": round(self.score, 4)}
 
 
-def check_threshold(threshold: float, guard: str | None) -> None:
-    """`--guard-threshold` (chat, generate, serve, eval) before any model loads: a probability strictly between
-    0 and 1, and a guard (`--guard DIR`) to apply it to. Light: no torch."""
+#: the threshold of a guard whose stage chose none (P(unsafe) >= 0.5: the classifier's own decision)
+DEFAULT_THRESHOLD = 0.5
+
+
+def check_threshold(threshold: float | None, guard: str | None) -> None:
+    """`--guard-threshold` (chat, generate, serve, eval) before any model loads: None (the guard's own), or a
+    probability strictly between 0 and 1 and a guard (`--guard DIR`) to apply it to. Light: no torch."""
+    if threshold is None:
+        return
     if not 0 < threshold < 1:
         raise AlignpipeError(f"--guard-threshold must be in (0, 1), got {threshold}")
-    if threshold != 0.5 and not guard:
+    if not guard:
         raise AlignpipeError("--guard-threshold needs --guard DIR")
 
 
+def own_threshold(path: str | Path) -> float:
+    """The threshold a guard's stage chose on its validation goals (`guard_threshold` in its run record), or
+    `DEFAULT_THRESHOLD` when it chose none (trained without `threshold_split`, or not by `alignpipe guard`)."""
+    from alignpipe.core.runrecord import read_record
+
+    folder = Path(path).expanduser()
+    value = (
+        ((read_record(folder) or {}).get("metrics") or {}).get("guard_threshold") if folder.is_dir() else None
+    )
+    if value is None:
+        return DEFAULT_THRESHOLD
+    if not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise AlignpipeError(
+            f"{folder / 'run_record.json'}: guard_threshold is {value!r}; expected a probability in (0, 1) "
+            "(retrain the guard, or pass --guard-threshold)"
+        )
+    return float(value)
+
+
 class Guard:
-    def __init__(self, model, tokenizer, path: str, threshold: float = 0.5):
+    def __init__(self, model, tokenizer, path: str, threshold: float = DEFAULT_THRESHOLD):
         check_threshold(threshold, path)
         labels = {int(k): str(v).lower() for k, v in model.config.id2label.items()}
         if "unsafe" not in labels.values():
@@ -62,7 +89,8 @@ class Guard:
         self.unsafe = next(k for k, v in labels.items() if v == "unsafe")
 
     @classmethod
-    def load(cls, path: str, *, device: str = "cpu", threshold: float = 0.5) -> Guard:
+    def load(cls, path: str, *, device: str = "cpu", threshold: float | None = None) -> Guard:
+        """The guard in `path`, flagging at `threshold` (None: the one its stage chose, `own_threshold`)."""
         check_threshold(threshold, path)
         from transformers import AutoModelForSequenceClassification
 
@@ -102,6 +130,7 @@ class Guard:
                 "with an unsafe and a benign label"
             )
         model.config.pad_token_id = tokenizer.pad_token_id
+        threshold = own_threshold(path) if threshold is None else threshold
         return cls(model.to(device).eval(), tokenizer, path, threshold)
 
     def scores(self, prompts: list[str | list[dict]], batch_size: int = 32) -> list[float]:
@@ -125,5 +154,45 @@ class Guard:
             out += logits.softmax(-1)[:, self.unsafe].tolist()
         return out
 
-    def screen(self, prompts: list[str | list[dict]]) -> list[Verdict]:
-        return [Verdict(s >= self.threshold, s) for s in self.scores(prompts)]
+    def cached_scores(self, prompts: list[str | list[dict]]) -> list[float]:
+        """`scores`, read from the disk cache when these weights scored these prompts before: eval screens the
+        same prompts in front of every model of a run (ALIGNPIPE_GENERATION_CACHE=0 turns it off, as for
+        generations; a guard whose weights are not a local folder is never cached)."""
+        import hashlib
+        import json
+        import os
+
+        import torch
+        import transformers
+
+        from alignpipe.core.cache import cache_dir
+        from alignpipe.core.io import write_json
+        from alignpipe.inference.generation import weights_digest
+
+        digest = weights_digest(self.path)
+        if digest is None or os.environ.get("ALIGNPIPE_GENERATION_CACHE", "1") == "0":
+            return self.scores(prompts)
+        identity = {
+            "guard": digest,
+            "prompts": [prompt_text(p) for p in prompts],
+            "software": [torch.__version__, transformers.__version__, torch.get_num_threads()],
+        }
+        key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+        path = cache_dir() / "guard_scores" / f"{key}.json"
+        try:
+            scores = json.loads(path.read_text())
+            if isinstance(scores, list) and len(scores) == len(prompts):
+                return [float(x) for x in scores]
+        except (OSError, ValueError, TypeError):
+            pass  # absent or unreadable: score again
+        scores = self.scores(prompts)
+        try:
+            write_json(path, scores)
+        except OSError:
+            pass  # a read-only cache costs time, not results
+        return scores
+
+    def screen(self, prompts: list[str | list[dict]], *, cached: bool = False) -> list[Verdict]:
+        """Each prompt's verdict at the threshold (`cached`: the scores from `cached_scores`)."""
+        scores = self.cached_scores(prompts) if cached else self.scores(prompts)
+        return [Verdict(s >= self.threshold, s) for s in scores]

@@ -29,7 +29,7 @@ INPUTS: dict[str, dict[str, str]] = {
 STAGE_KEYS = {
     "training": {"recipe", "overrides", "enabled", "inputs"},
     "tokenizer": {"overrides", "enabled"},
-    "eval": {"suite", "models", "ref", "reward_model", "overrides", "enabled"},
+    "eval": {"suite", "models", "ref", "reward_model", "guard", "overrides", "enabled"},
     "report": {"overrides", "enabled"},
 }
 
@@ -52,7 +52,7 @@ class StageSpec:
     recipe: Path | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     enabled: bool = True
-    options: dict[str, Any] = field(default_factory=dict)  # eval: suite, models, ref, reward_model
+    options: dict[str, Any] = field(default_factory=dict)  # eval: suite, models, ref, reward_model, guard
     # training: recipe field -> the earlier stage it is wired from, on top of INPUTS
     inputs: dict[str, str] = field(default_factory=dict)
 
@@ -123,7 +123,7 @@ def load_pipeline(path: str | Path) -> Pipeline:
             recipe = recipe if recipe.is_absolute() else (path.resolve().parent / recipe)
             if not recipe.is_file():
                 raise AlignpipeError(f"{path}: stage {name}: recipe {recipe} does not exist")
-        options = {k: spec[k] for k in ("suite", "models", "ref", "reward_model") if k in spec}
+        options = {k: spec[k] for k in ("suite", "models", "ref", "reward_model", "guard") if k in spec}
         suite = str(options.get("suite", ""))
         if (
             suite.endswith((".yaml", ".yml")) and not Path(suite).is_absolute()
@@ -153,6 +153,16 @@ def load_pipeline(path: str | Path) -> Pipeline:
             f"{path}: report_to must be a name or a list of names (e.g. tensorboard), got {report_to!r}"
         )
     ordered = {n: stages[n] for n in ORDER if n in stages}
+    guard = stages["eval"].options.get("guard") if "eval" in stages else None
+    if guard is not None and (not isinstance(guard, str) or guard in ORDER and guard != "guard"):
+        raise AlignpipeError(
+            f"{path}: stage eval: guard is {guard!r}; expected the guard stage (guard) or a guard's folder"
+        )
+    if guard == "guard" and "guard" not in stages:
+        raise AlignpipeError(
+            f"{path}: stage eval: guard: guard names the guard stage, which this pipeline does not have "
+            "(add `guard: {recipe: ...}` to its stages, or give a trained guard's folder)"
+        )
     return Pipeline(
         path.resolve(),
         contents,
@@ -186,7 +196,7 @@ def dependencies(pipeline: Pipeline, name: str) -> list[str]:
     if name in INPUTS:
         deps = set(stage_inputs(pipeline, name).values())
     elif name == "eval":
-        deps = set(eval_models(pipeline).values()) | set(eval_refs(pipeline))
+        deps = set(eval_models(pipeline).values()) | set(eval_refs(pipeline)) | {eval_guard(pipeline)}
     elif name == "report":
         deps = set(ORDER[:-1])
     else:
@@ -203,6 +213,14 @@ def eval_refs(pipeline: Pipeline) -> tuple[str | None, str | None]:
     ref = spec.options.get("ref", "sft" if pipeline.has("sft") else None)
     rm = spec.options.get("reward_model", "reward" if pipeline.has("reward") else None)
     return ref, rm
+
+
+def eval_guard(pipeline: Pipeline) -> str | None:
+    """The guard in front of every model the eval stage scores (`guard:` a stage name, usually `guard`, or a
+    path), or None. Each evaluation then reports the guard + model pair and the model's own figures."""
+    spec = pipeline.stages.get("eval")
+    guard = spec.options.get("guard") if spec is not None else None
+    return str(guard) if guard else None
 
 
 def eval_models(pipeline: Pipeline) -> dict[str, str]:
@@ -244,7 +262,7 @@ def _stage_path(run_dir: Path, ref: str | None) -> str | None:
     """A stage name -> RUN_DIR/<stage>; anything else is a path or Hub id, passed on as it is."""
     if ref is None:
         return None
-    return str(run_dir / ref) if ref in MODEL_STAGES + ("reward",) else str(ref)
+    return str(run_dir / ref) if ref in TRAINING else str(ref)
 
 
 RUN_DIR_TOKEN = "<RUN_DIR>"
@@ -390,6 +408,7 @@ def resolve(pipeline: Pipeline, name: str, run_dir: Path) -> Resolved:
     # eval: one evaluation per model, against the reference with the reward model
     models = eval_models(pipeline)
     ref, rm = (_stage_path(run_dir, models.get(r, r) if r else r) for r in eval_refs(pipeline))
+    guard = _stage_path(run_dir, eval_guard(pipeline))
     parts = {}
     for label, m in models.items():
         model = _stage_path(run_dir, m)
@@ -398,6 +417,8 @@ def resolve(pipeline: Pipeline, name: str, run_dir: Path) -> Resolved:
             argv += ["--ref", ref if ref != model else "none"]  # the reference is not compared with itself
         if rm:
             argv += ["--reward-model", rm]
+        if guard:
+            argv += ["--guard", guard]
         argv += ["--suite", str(spec.options.get("suite", "default")), "--output", str(out / label)]
         parts[label] = argv + _flags(spec.overrides)
     return Resolved([], parts=parts)

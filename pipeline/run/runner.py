@@ -9,8 +9,8 @@ each training stage, its own stage recipe plus overrides (flag -> value):
     output_dir: runs/minigpt          # the run directory (RUN_DIR); --output wins
     seed: 42                          # optional: every training stage's seed (a stage's overrides win)
     report_to: tensorboard            # optional: every training stage's report_to (--report-to wins)
-    stages:                           # always run in the stage registry's order (alignpipe.core.registry):
-      pretrain:                       # tokenizer, pretrain, sft, reward, ppo, dpo, grpo, rloo, eval, report;
+    stages:                           # always run in the stage registry's order (alignpipe.core.registry): tokenizer,
+      pretrain:                       # pretrain, sft, reward, ppo, dpo, grpo, rloo, guard, eval, report;
                                       # leave out the ones you do not want
         recipe: pretrain.yaml         # relative to PIPELINE.yaml
         overrides: {max_steps: 2000}
@@ -21,15 +21,18 @@ each training stage, its own stage recipe plus overrides (flag -> value):
       grpo:
         recipe: grpo.yaml
         inputs: {model_name_or_path: dpo}   # wire an input from another earlier stage than INPUTS' (sft)
+      guard: {recipe: guard.yaml}     # a prompt classifier (alignpipe guard) that screens harmful requests
       eval: {suite: default}          # a packaged suite or a suite .yaml (relative to PIPELINE.yaml); also
-                                      # models, ref, reward_model, overrides (extra `alignpipe eval` flags)
+                                      # models, ref, reward_model, overrides (extra `alignpipe eval` flags),
+                                      # guard (`guard`: the guard stage in front of every model, or a folder)
       report: {}
 
 Each stage's inputs default to the outputs of the earlier stages of the pipeline (`INPUTS`): SFT
 starts from the pretrained model, the reward model from SFT, PPO's policy and reference from SFT
 and its reward and value models from the reward stage, DPO's policy and reference from SFT, GRPO's and
 RLOO's policy from SFT and their reward model (when they name one) from the reward stage; eval
-scores every model stage against the SFT model with the reward model, into RUN_DIR/eval/<stage>/;
+scores every model stage against the SFT model with the reward model, into RUN_DIR/eval/<stage>/ (with
+`guard: guard`, each behind the run's guard, at the threshold its stage chose, and alone: `unguarded`);
 the report reads RUN_DIR. Precedence: stage recipe < wired inputs < pipeline seed < overrides;
 `output_dir` is always RUN_DIR/<stage>. The resolved recipe is written to RUN_DIR/<stage>/recipe.yaml
 and the stage runs as `alignpipe <stage> --config RUN_DIR/<stage>/recipe.yaml`, so any stage can

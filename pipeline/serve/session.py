@@ -27,7 +27,12 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     g.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     g.add_argument("--guard", metavar="DIR", help="a guard classifier (alignpipe guard) that screens prompts")
-    g.add_argument("--guard-threshold", type=float, default=0.5, help="flag at P(unsafe) >= this")
+    g.add_argument(
+        "--guard-threshold",
+        type=float,
+        default=None,
+        help="flag at P(unsafe) >= this (default: the threshold the guard stage chose, else 0.5)",
+    )
 
 
 def check_model_args(args: argparse.Namespace) -> None:

@@ -19,13 +19,21 @@ Data (`dataset_name`):
   eval's safety section), `test_split_size` of it held out (seeded), or `test_dataset` for the held-out rows.
 
 Reports held-out precision, recall and F1 of the "unsafe" class and accuracy (`eval_precision`,
-`eval_recall`, `eval_f1`, `eval_accuracy` in the run record). `alignpipe chat/generate --guard DIR` and
+`eval_recall`, `eval_f1`, `eval_accuracy` in the run record), at P(unsafe) >= 0.5.
+
+The threshold (`threshold_split`): a share of the training goals (`harms`: whole goals, every wording of
+each; other data: rows) is kept out of training, and after training the guard flags at the lowest threshold
+that flags at most `max_benign_flagged` of their benign prompts. It is saved as `guard_threshold` in the run
+record, with what it flags of those goals (`guard_validation_*`) and of the held-out rows
+(`eval_flagged_unsafe_at_threshold`, `eval_flagged_benign_at_threshold`); `Guard.load` uses it unless given
+another. The held-out rows never choose anything. `alignpipe chat/generate --guard DIR` and
 `alignpipe eval --guard DIR` use the result (`alignpipe.inference.guard`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from datasets import Dataset
@@ -50,10 +58,22 @@ class GuardArguments(DataArguments):
         default=400, metadata={"help": "dataset_name default: ordinary task prompts added as benign (train)."}
     )
     test_dataset: str | None = field(default=None, metadata={"help": "A JSONL file of held-out rows."})
+    threshold_split: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share of the training goals kept out of training to choose the guard's threshold (0: none, "
+            "the guard flags at 0.5)."
+        },
+    )
+    max_benign_flagged: float = field(
+        default=0.05,
+        metadata={"help": "The chosen threshold flags at most this share of those goals' benign prompts."},
+    )
 
 
 def guard_rows(args: GuardArguments, seed: int) -> tuple[list[dict], list[dict]]:
-    """(train, test) rows of {"text", "label"}."""
+    """(train, test) rows of {"text", "label", "group"} (group: the row's goal where the data names one, else
+    its text)."""
     from alignpipe.core.data import read_safety_file
 
     if args.dataset_name == "harms":
@@ -87,8 +107,66 @@ def guard_rows(args: GuardArguments, seed: int) -> tuple[list[dict], list[dict]]
             raise AlignpipeError(
                 f"{args.dataset_name}: the {name} rows are all {labels.pop()!r}; a guard needs both labels"
             )
-    to_row = lambda r: {"text": prompt_text(r["prompt"]), "label": LABEL_IDS[r["label"]]}
+
+    def to_row(r: dict) -> dict:
+        text = prompt_text(r["prompt"])
+        return {"text": text, "label": LABEL_IDS[r["label"]], "group": str(r.get("goal") or text)}
+
     return [to_row(r) for r in train], [to_row(r) for r in test]
+
+
+def validation_split(rows: list[dict], share: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """(fit, validation): `share` of the rows' groups (goals: every wording of a goal on one side), drawn by
+    `seed` within each label so that both labels are on both sides."""
+    rng = np.random.default_rng(seed)
+    held: set[tuple[int, str]] = set()
+    for label in sorted({r["label"] for r in rows}):
+        groups = sorted({r["group"] for r in rows if r["label"] == label})
+        n = round(share * len(groups))
+        if n < 1 or n >= len(groups):
+            raise AlignpipeError(
+                f"threshold_split {share}: {len(groups)} {LABELS[label]} goals cannot be split "
+                "(each side needs at least one); use more rows or another share"
+            )
+        held |= {(label, groups[i]) for i in rng.permutation(len(groups))[:n]}
+    fit = [r for r in rows if (r["label"], r["group"]) not in held]
+    return fit, [r for r in rows if (r["label"], r["group"]) in held]
+
+
+def threshold_for(scores: np.ndarray, unsafe: np.ndarray, max_benign_flagged: float) -> float:
+    """The threshold t (flag at P(unsafe) >= t) that flags the most while flagging at most `max_benign_flagged`
+    of the benign scores: halfway between the highest benign score it must pass and the next score above it
+    (a margin for float rounding between the Trainer's scores and `Guard.scores`)."""
+    benign = np.sort(scores[~unsafe])[::-1]
+    border = benign[int(np.floor(max_benign_flagged * len(benign)))]  # the highest benign one not flagged
+    above = scores[scores > border]
+    return float((border + (above.min() if above.size else 1.0)) / 2)
+
+
+def unsafe_probabilities(trainer, dataset: Dataset) -> np.ndarray:
+    logits = np.asarray(trainer.predict(dataset, metric_key_prefix="threshold").predictions, dtype=np.float64)
+    logits -= logits.max(-1, keepdims=True)
+    p = np.exp(logits)
+    return p[:, LABEL_IDS["unsafe"]] / p.sum(-1)
+
+
+def choose_threshold(trainer, validation: Dataset, test: Dataset | None, max_benign_flagged: float) -> dict:
+    """`guard_threshold` chosen on the validation goals, and what it flags there and on the held-out rows."""
+    scores = unsafe_probabilities(trainer, validation)
+    unsafe = np.asarray(validation["label"]) == LABEL_IDS["unsafe"]
+    t = threshold_for(scores, unsafe, max_benign_flagged)
+    out = {
+        "guard_threshold": t,
+        "guard_validation_n": len(validation),
+        "guard_validation_flagged_unsafe": float((scores[unsafe] >= t).mean()),
+        "guard_validation_flagged_benign": float((scores[~unsafe] >= t).mean()),
+    }
+    if test is not None:
+        scores = unsafe_probabilities(trainer, test)
+        unsafe = np.asarray(test["label"]) == LABEL_IDS["unsafe"]
+        out["eval_flagged_unsafe_at_threshold"] = float((scores[unsafe] >= t).mean())
+        out["eval_flagged_benign_at_threshold"] = float((scores[~unsafe] >= t).mean())
+    return out
 
 
 def compute_metrics(eval_pred) -> dict:
@@ -114,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     record = stage.start("guard", script_args, training_args, model_args)
 
     train, test = guard_rows(script_args, training_args.seed)
+    validation = None
+    if script_args.threshold_split:
+        train, validation = validation_split(train, script_args.threshold_split, training_args.seed)
     tokenizer = stage.tokenizer_for(script_args, model_args, training_args)
 
     def tokenize(rows: list[dict]) -> Dataset:
@@ -121,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         return ds.map(
             lambda b: tokenizer(b["text"], truncation=True, max_length=script_args.max_length),
             batched=True,
-            remove_columns=["text"],
+            remove_columns=["text", "group"],
         )
 
     model = load_reward_model(
@@ -146,7 +227,15 @@ def main(argv: list[str] | None = None) -> int:
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
     )
-    stage.finish(trainer, record, tokenizer, script_args)
+    threshold = None  # with threshold_split: chosen on the validation goals once the guard is trained
+    if validation is not None:
+        threshold = partial(
+            choose_threshold,
+            validation=tokenize(validation),
+            test=trainer.eval_dataset,
+            max_benign_flagged=script_args.max_benign_flagged,
+        )
+    stage.finish(trainer, record, tokenizer, script_args, extra_metrics=threshold)
     return 0
 
 
