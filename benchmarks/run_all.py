@@ -16,7 +16,7 @@ BENCHMARKS = [
     "serve_speed",
     "quantization",
     "demo_time",
-    "smollm2",  # the real-model pipeline, three seeds: about two hours on a 2-core CPU
+    "smollm2",  # the real-model pipeline with its guard, three seeds: about two and a half hours on a 2-core CPU
     "shared_prefix",  # SmolLM2 as shipped: generation with its system prompt run once, ~3 min
     "safety_probe",  # SmolLM2 as shipped: a linear probe for harmful vs look-alike requests, ~9 min
 ]

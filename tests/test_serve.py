@@ -379,6 +379,20 @@ def test_a_guards_threshold_flags_at_most_the_allowed_share_of_benign_scores():
         assert (flagged + 1) / 5 > share
 
 
+def test_a_guards_own_threshold_comes_from_its_run_record(tmp_path):
+    from alignpipe.inference.guard import DEFAULT_THRESHOLD, own_threshold
+
+    assert own_threshold(tmp_path) == DEFAULT_THRESHOLD  # no record: the classifier's own decision
+    record = tmp_path / "run_record.json"
+    record.write_text(json.dumps({"stage": "guard", "metrics": {"eval_f1": 0.9}}))
+    assert own_threshold(tmp_path) == DEFAULT_THRESHOLD  # trained without threshold_split
+    record.write_text(json.dumps({"stage": "guard", "metrics": {"guard_threshold": 0.84}}))
+    assert own_threshold(tmp_path) == 0.84
+    record.write_text(json.dumps({"stage": "guard", "metrics": {"guard_threshold": 1.5}}))
+    with pytest.raises(AlignpipeError, match="guard_threshold is 1.5; expected a probability"):
+        own_threshold(tmp_path)
+
+
 @pytest.mark.numerics
 def test_a_guard_chooses_its_threshold_on_goals_it_did_not_train_on_and_commands_use_it(
     guard_dir, tiny_minigpt, tmp_path, seed, monkeypatch

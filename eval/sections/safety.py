@@ -132,15 +132,12 @@ def run(ctx: Context) -> None:
         )
     own_refused = [bool(classify(t)) for t in own]
     model, model_refused = own, own_refused
-    if (
-        ctx.guard is not None
-    ):  # the pair: a flagged prompt gets the guard's refusal, the model answers the rest
+    if ctx.guard is not None:
+        # the pair: a flagged prompt gets the guard's refusal, the model answers the rest
         from alignpipe.inference.guard import REFUSAL
 
-        with ctx.rec.timed("guard"):
-            verdicts = ctx.guard.screen(
-                conversations, cached=True
-            )  # the same prompts for every model of a run
+        with ctx.rec.timed("guard"):  # scored once per run: the same prompts in front of every model
+            verdicts = ctx.guard.screen(conversations, cached=True)
         model = [REFUSAL if v.flagged else t for v, t in zip(verdicts, own, strict=True)]
         model_refused = [bool(classify(t)) for t in model]
     out = {

@@ -172,8 +172,11 @@ class Guard:
         digest = weights_digest(self.path)
         if digest is None or os.environ.get("ALIGNPIPE_GENERATION_CACHE", "1") == "0":
             return self.scores(prompts)
+        weight = next(self.model.parameters())
         identity = {
             "guard": digest,
+            "device": weight.device.type,  # another device or dtype rounds the scores differently
+            "dtype": str(weight.dtype),
             "prompts": [prompt_text(p) for p in prompts],
             "software": [torch.__version__, transformers.__version__, torch.get_num_threads()],
         }
