@@ -1,7 +1,8 @@
 """alignpipe's cache folder, and data sets kept there by content so that no stage tokenises the same rows twice.
 
 `cache_dir()` is `$ALIGNPIPE_CACHE`, else `$XDG_CACHE_HOME/alignpipe`, else `~/.cache/alignpipe`. It holds
-what can be made again: the embedded corpus, imported GGUF models, and data sets. Deleting it costs time only.
+what can be made again: the embedded corpus, imported GGUF models, data sets, and results of inference
+(`cached_rows`: eval's answers by weights, prompts and settings; a guard's scores). Deleting it costs time only.
 
 `disk_backed(dd)`: a stage's train/test splits are built in memory (rows made, converted, validated). An
 in-memory `datasets.Dataset` has no cache file, so the trainer's own `map` (TRL's chat template and tokeniser)
@@ -16,9 +17,11 @@ the splits are returned as they are.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -28,6 +31,35 @@ def cache_dir() -> Path:
         return Path(os.environ["ALIGNPIPE_CACHE"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "alignpipe"
+
+
+def inference_cache_on() -> bool:
+    """Whether inference results are read from and written to the cache (ALIGNPIPE_GENERATION_CACHE=0: off)."""
+    return os.environ.get("ALIGNPIPE_GENERATION_CACHE", "1") != "0"
+
+
+def cached_rows(folder: str, identity: dict, n: int, make: Callable[[], list]) -> tuple[list, bool]:
+    """(rows, read from the cache): the `n` JSON rows stored under `cache_dir()/folder/` for `identity` (everything
+    the rows depend on), else `make()`'s, stored for next time. Off (`inference_cache_on`): `make()`'s. An
+    unreadable entry is made again; a read-only cache costs time, not results."""
+    from alignpipe.core.io import write_json
+
+    if not inference_cache_on():
+        return make(), False
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+    path = cache_dir() / folder / f"{key}.json"
+    try:
+        rows = json.loads(path.read_text())
+        if isinstance(rows, list) and len(rows) == n:
+            return rows, True
+    except (OSError, ValueError, TypeError):
+        pass  # absent or unreadable: make them again
+    rows = make()
+    try:
+        write_json(path, rows)
+    except OSError:
+        pass
+    return rows, False
 
 
 def content_digest(ds) -> str:

@@ -35,7 +35,6 @@ import contextlib
 import copy
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -277,14 +276,17 @@ def generate_cached(
     same prompts with the same settings before (ALIGNPIPE_GENERATION_CACHE=0 turns the cache off)."""
     import transformers
 
-    from alignpipe.core.cache import cache_dir
-    from alignpipe.core.io import write_json
+    from alignpipe.core.cache import cached_rows, inference_cache_on
     from alignpipe.core.log import echo
 
+    def make() -> list[list]:
+        out = generate(loaded.model, loaded.tokenizer, prompts, settings, seed=seed, desc=desc)
+        return [[g.token_ids, g.text, g.ended_with_eos, g.hit_max_new_tokens] for g in out]
+
     info = loaded.info
-    if "weights_sha256" not in info:
+    if "weights_sha256" not in info and inference_cache_on():
         info["weights_sha256"] = weights_digest(info.get("imported_to") or info.get("path", ""))
-    if info["weights_sha256"] is None or os.environ.get("ALIGNPIPE_GENERATION_CACHE", "1") == "0":
+    if info.get("weights_sha256") is None:  # not a local folder of weights (or the cache is off)
         return generate(loaded.model, loaded.tokenizer, prompts, settings, seed=seed, desc=desc)
     identity = {
         "weights": info["weights_sha256"],
@@ -296,24 +298,13 @@ def generate_cached(
         "seed": seed,
         "software": [torch.__version__, transformers.__version__, torch.get_num_threads()],
     }
-    if shared_prefix_length(prompts):  # the prefix's positions are computed apart: another rounding
-        identity["shared_prefix"] = shared_prefix_length(prompts)
-    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
-    path = cache_dir() / "generations" / f"{key}.json"
-    try:
-        rows = json.loads(path.read_text())
-        if isinstance(rows, list) and len(rows) == len(prompts):
-            echo(f"{desc}: {len(rows)} answers of these weights to these prompts, from the cache", err=True)
-            return [Generation(p, *r) for p, r in zip(prompts, rows)]
-    except (OSError, ValueError, TypeError):
-        pass  # absent or unreadable: generate again
-    out = generate(loaded.model, loaded.tokenizer, prompts, settings, seed=seed, desc=desc)
-    rows = [[g.token_ids, g.text, g.ended_with_eos, g.hit_max_new_tokens] for g in out]
-    try:
-        write_json(path, rows)
-    except OSError:
-        pass  # a read-only cache costs time, not results
-    return out
+    shared = shared_prefix_length(prompts)
+    if shared:  # the prefix's positions are computed apart: another rounding
+        identity["shared_prefix"] = shared
+    rows, cached = cached_rows("generations", identity, len(prompts), make)
+    if cached:
+        echo(f"{desc}: {len(rows)} answers of these weights to these prompts, from the cache", err=True)
+    return [Generation(p, *r) for p, r in zip(prompts, rows)]
 
 
 def _fit_pairs(model, contexts: list[list[int]], continuations: list[list[int]]) -> list[tuple[list, list]]:

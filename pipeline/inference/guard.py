@@ -158,19 +158,14 @@ class Guard:
         """`scores`, read from the disk cache when these weights scored these prompts before: eval screens the
         same prompts in front of every model of a run (ALIGNPIPE_GENERATION_CACHE=0 turns it off, as for
         generations; a guard whose weights are not a local folder is never cached)."""
-        import hashlib
-        import json
-        import os
-
         import torch
         import transformers
 
-        from alignpipe.core.cache import cache_dir
-        from alignpipe.core.io import write_json
+        from alignpipe.core.cache import cached_rows, inference_cache_on
         from alignpipe.inference.generation import weights_digest
 
-        digest = weights_digest(self.path)
-        if digest is None or os.environ.get("ALIGNPIPE_GENERATION_CACHE", "1") == "0":
+        digest = weights_digest(self.path) if inference_cache_on() else None
+        if digest is None:
             return self.scores(prompts)
         weight = next(self.model.parameters())
         identity = {
@@ -180,20 +175,8 @@ class Guard:
             "prompts": [prompt_text(p) for p in prompts],
             "software": [torch.__version__, transformers.__version__, torch.get_num_threads()],
         }
-        key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
-        path = cache_dir() / "guard_scores" / f"{key}.json"
-        try:
-            scores = json.loads(path.read_text())
-            if isinstance(scores, list) and len(scores) == len(prompts):
-                return [float(x) for x in scores]
-        except (OSError, ValueError, TypeError):
-            pass  # absent or unreadable: score again
-        scores = self.scores(prompts)
-        try:
-            write_json(path, scores)
-        except OSError:
-            pass  # a read-only cache costs time, not results
-        return scores
+        scores, _ = cached_rows("guard_scores", identity, len(prompts), lambda: self.scores(prompts))
+        return [float(x) for x in scores]
 
     def screen(self, prompts: list[str | list[dict]], *, cached: bool = False) -> list[Verdict]:
         """Each prompt's verdict at the threshold (`cached`: the scores from `cached_scores`)."""
